@@ -1,0 +1,156 @@
+"""Reading user images safely: any upload becomes an RGB PIL image or a human message.
+
+Handles JPEG, PNG, WebP, BMP, TIFF and GIF (first frame), EXIF orientation, CMYK,
+16-bit and float greyscale, palette and transparent images, and very large images
+(downscaled, or refused with a message when decoding them would take too much memory).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+SUPPORTED_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif")
+MAX_SIDE = 2048  # larger images are downscaled to this long side
+MAX_MEGAPIXELS = 60  # larger ones are refused (decoding would take GBs of memory)
+MAX_BYTES = 50 * 1024 * 1024
+
+
+class ImageLoadError(ValueError):
+    """An upload that cannot be used; the message is written for the user."""
+
+
+@dataclass
+class LoadedImage:
+    """A decoded upload.
+
+    Attributes:
+        image: 8-bit RGB image, EXIF orientation applied, long side <= MAX_SIDE.
+        original_size: (width, height) as stored in the file.
+        format: PIL's format name ("JPEG", "PNG", ...).
+        notes: What was done to the image, in plain words (for the page to show).
+    """
+
+    image: Image.Image
+    original_size: tuple[int, int]
+    format: str
+    notes: list[str] = field(default_factory=list)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL image to 8-bit RGB.
+
+    Transparency is composited on white; 16-bit and float images are scaled from their
+    real value range (a plain ``convert`` would clip them to white).
+    """
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        img.mode == "P" and "transparency" in img.info
+    ):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if img.mode.startswith("I") or img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scaled = np.round((arr - lo) / max(hi - lo, 1e-12) * 255).astype(np.uint8)
+        return Image.fromarray(scaled, mode="L").convert("RGB")
+    return img.convert("RGB")
+
+
+def load_image(data: bytes, max_side: int = MAX_SIDE) -> LoadedImage:
+    """Decode uploaded bytes into an RGB image, or explain why not.
+
+    Args:
+        data: The file's bytes.
+        max_side: Long side above which the image is downscaled.
+
+    Returns:
+        The decoded :class:`LoadedImage`.
+
+    Raises:
+        ImageLoadError: empty, not an image, truncated, or too large to decode.
+    """
+    if not data:
+        raise ImageLoadError("The file is empty (0 bytes). Please choose another image.")
+    if len(data) > MAX_BYTES:
+        raise ImageLoadError(
+            f"The file is {len(data) / 2**20:.0f} MB; the limit is {MAX_BYTES // 2**20} MB."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageLoadError(
+            "This file is not an image we can read. Please upload a JPEG, PNG, WebP, BMP, "
+            "TIFF or GIF file."
+        ) from None
+    except Exception as err:  # noqa: BLE001 - PIL raises many types on corrupt headers
+        raise ImageLoadError(f"This image could not be opened ({err}).") from None
+
+    fmt = img.format or "unknown"
+    width, height = img.size
+    notes: list[str] = []
+    megapixels = width * height / 1e6
+    if width < 1 or height < 1:
+        raise ImageLoadError("This image has no pixels.")
+    if megapixels > MAX_MEGAPIXELS and fmt != "JPEG":
+        raise ImageLoadError(
+            f"This image is {width} x {height} pixels ({megapixels:.0f} megapixels); "
+            f"the limit is {MAX_MEGAPIXELS} megapixels. Please downscale it first."
+        )
+    if getattr(img, "n_frames", 1) > 1:
+        notes.append(f"Animated {fmt}: using the first of its {img.n_frames} frames.")
+        img.seek(0)
+    if fmt == "JPEG" and max(width, height) > max_side:
+        # Decode at 1/2, 1/4 or 1/8 scale directly: fast and light even for huge photos.
+        img.draft("RGB", (max_side, max_side))
+    try:
+        img.load()
+    except OSError as err:
+        if "truncated" in str(err):
+            raise ImageLoadError(
+                "This image file is cut short (truncated): part of it is missing. "
+                "Please upload the complete file."
+            ) from None
+        raise ImageLoadError(f"This image could not be decoded ({err}).") from None
+    except Exception as err:  # noqa: BLE001 - decoders raise many types on corrupt data
+        raise ImageLoadError(f"This image could not be decoded ({err}).") from None
+
+    if img.getexif().get(0x0112, 1) not in (1, None):  # EXIF orientation tag
+        img = ImageOps.exif_transpose(img)
+        notes.append("Rotated as its EXIF orientation says.")
+    if img.mode not in ("RGB", "L"):
+        notes.append(f"Converted from {describe_mode(img.mode)} to RGB.")
+    img = to_rgb(img)
+    if max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    if img.size != (width, height) and max(width, height) > max_side:
+        notes.append(f"Downscaled from {width} x {height} to {img.size[0]} x {img.size[1]}.")
+    return LoadedImage(image=img, original_size=(width, height), format=fmt, notes=notes)
+
+
+def describe_mode(mode: str) -> str:
+    """PIL mode -> plain words."""
+    return {
+        "RGBA": "RGB with transparency (composited on white)",
+        "LA": "greyscale with transparency (composited on white)",
+        "P": "a palette image",
+        "PA": "a palette image with transparency",
+        "CMYK": "CMYK",
+        "I;16": "16-bit greyscale",
+        "I;16B": "16-bit greyscale",
+        "I;16L": "16-bit greyscale",
+        "I": "32-bit greyscale",
+        "F": "floating-point greyscale",
+        "1": "black and white",
+        "YCbCr": "YCbCr",
+        "LAB": "Lab",
+        "HSV": "HSV",
+    }.get(mode, mode)

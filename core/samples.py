@@ -1,0 +1,29 @@
+"""The bundled sample photos (see ``sample_images/CREDITS.md`` for their licences)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_images"
+
+# file name -> caption shown in pickers; order = order in the UI
+SAMPLES: dict[str, str] = {
+    "cat.jpg": "Cat (Chelsea)",
+    "espresso.jpg": "Espresso",
+    "camera_tripod.jpg": "Camera on a tripod",
+    "rocket.jpg": "Rocket launch",
+    "astronaut.jpg": "Astronaut (no ImageNet class)",
+    "retina.jpg": "Retina (no ImageNet class)",
+    "hubble_deep_field.jpg": "Hubble deep field (no ImageNet class)",
+}
+
+
+def sample_path(name: str) -> Path:
+    """Path of a bundled sample, by file name.
+
+    Raises:
+        KeyError: not a bundled sample.
+    """
+    if name not in SAMPLES:
+        raise KeyError(f"unknown sample {name!r}; have: {', '.join(SAMPLES)}")
+    return SAMPLE_DIR / name
