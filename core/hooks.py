@@ -1,0 +1,88 @@
+"""Scoped PyTorch hooks: every hook lives inside a ``with`` block and is always removed.
+
+A cached model is shared by every Streamlit session and thread, so nothing may stay
+attached to it. Use these context managers instead of calling ``register_*_hook``
+directly, and :func:`count_hooks` in tests to prove nothing was left behind.
+
+Note on threads: a hook registered on a shared module fires for *every* forward pass
+through that module, including another thread's. The recorders below therefore only
+record calls made from the thread that opened the ``with`` block.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+ForwardHook = Callable[[nn.Module, tuple[Any, ...], Any], Any]
+
+
+@contextmanager
+def forward_hooks(hooks: Iterable[tuple[nn.Module, ForwardHook]]) -> Iterator[None]:
+    """Attach forward hooks for the duration of a ``with`` block.
+
+    Args:
+        hooks: ``(module, hook)`` pairs; ``hook(module, inputs, output)`` as in
+            ``nn.Module.register_forward_hook``.
+
+    Yields:
+        Nothing; all hooks are removed on exit, also when the block raises.
+    """
+    handles: list[RemovableHandle] = []
+    with ExitStack() as stack:
+        stack.callback(lambda: [h.remove() for h in handles])
+        handles.extend(module.register_forward_hook(hook) for module, hook in hooks)
+        yield
+
+
+@contextmanager
+def record_outputs(
+    modules: dict[str, nn.Module], detach: bool = True
+) -> Iterator[dict[str, list[torch.Tensor]]]:
+    """Record the output of named modules during forward passes in this thread.
+
+    A module called several times in one forward pass (a reused activation) gets one
+    entry per call, in call order.
+
+    Args:
+        modules: name -> module to watch.
+        detach: Store detached tensors (False keeps them in the autograd graph, e.g. to
+            take gradients with respect to them).
+
+    Yields:
+        name -> list of output tensors, filled as the forward passes run.
+    """
+    owner = threading.get_ident()
+    recorded: dict[str, list[torch.Tensor]] = {name: [] for name in modules}
+
+    def make_hook(name: str) -> ForwardHook:
+        def hook(_module: nn.Module, _inputs: tuple[Any, ...], output: Any) -> None:
+            if threading.get_ident() == owner and isinstance(output, torch.Tensor):
+                recorded[name].append(output.detach() if detach else output)
+
+        return hook
+
+    with forward_hooks((module, make_hook(name)) for name, module in modules.items()):
+        yield recorded
+
+
+def count_hooks(net: nn.Module) -> int:
+    """Total number of hooks attached to ``net`` and all its sub-modules.
+
+    Counts forward, forward-pre, backward and backward-pre hooks, and hooks on
+    parameters. Tests assert this is unchanged after every operation.
+    """
+    total = 0
+    for module in net.modules():
+        total += len(module._forward_hooks) + len(module._forward_pre_hooks)
+        total += len(module._backward_hooks) + len(module._backward_pre_hooks)
+        total += len(getattr(module, "_state_dict_hooks", {}))
+    for param in net.parameters():
+        total += len(param._backward_hooks or {})
+    return total
