@@ -10,7 +10,7 @@ import streamlit as st
 from ui.pages import HOME, PAGES
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-st.set_page_config(page_title="CNN Explainer", page_icon=":material/visibility:", layout="wide")
+st.set_page_config(page_icon=":material/visibility:", layout="wide")
 
 sections: dict[str, list[st.Page]] = {}
 for page in PAGES:

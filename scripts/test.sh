@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs, then run all of it: unit tests, AppTests,
+# real-browser tests (Debian's Chromium driven by Playwright) and ruff.
+# Extra arguments go to pytest, e.g. `scripts/test.sh -k geometry`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python -m pip install --quiet -r requirements.txt -r requirements-test.txt
+
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
+python -m pytest -q --durations=15 "$@"
