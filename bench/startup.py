@@ -1,0 +1,91 @@
+"""Start-up time and memory of the app, as a user meets it.
+
+Starts ``streamlit run streamlit_app.py`` on a free port, measures the time until the
+server answers and until the home page has finished rendering in headless Chromium
+(model load included), then opens every page in a fresh session and reports the
+server's peak resident memory (VmHWM) and current RSS.
+
+Usage: ``python bench/startup.py`` (needs /usr/bin/chromium and playwright).
+Target (issue 2): start-up <= 10 s on the 2-core CI machine.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
+from tests.browser.helpers import wait_for_app  # noqa: E402
+from tests.browser.test_smoke import url_path  # noqa: E402
+from ui.pages import PAGES  # noqa: E402
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set size of a process and its children (Linux VmHWM), in MB."""
+    total = 0.0
+    for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
+def main() -> None:
+    import subprocess
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+         "--server.headless", "true", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.05)
+        server_ready = time.perf_counter() - started
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            page = browser.new_page()
+            page.goto(url)
+            wait_for_app(page)
+            home_rendered = time.perf_counter() - started
+            print(f"server answering:          {server_ready:6.2f} s")
+            print(f"home page fully rendered:  {home_rendered:6.2f} s  (target <= 10 s)")
+            for info in PAGES:
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                tab = context.new_page()
+                t0 = time.perf_counter()
+                tab.goto(url + url_path(info.path))
+                wait_for_app(tab)
+                print(f"  {info.title:<28} {time.perf_counter() - t0:6.2f} s")
+                context.close()
+            browser.close()
+        rss = psutil.Process(server.pid).memory_info().rss / 2**20
+        print(f"server RSS after every page: {rss:7.0f} MB")
+        print(f"server peak RSS (VmHWM):     {peak_rss_mb(server.pid):7.0f} MB")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
