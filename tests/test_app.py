@@ -25,15 +25,23 @@ def test_every_page_runs_without_exception_or_error_box(page_info):
     app.switch_page(page_info.path).run()
     assert not app.exception, [e.value for e in app.exception]
     assert not app.error, [e.value for e in app.error]
-    # A real page shows more than a title.
-    assert len(app.markdown) + len(app.get("plotly_chart")) + len(app.dataframe) >= 1
+    # A real page shows more than a title and a caption.
+    assert count_elements(app.main) >= 4
+
+
+def count_elements(node) -> int:
+    """Leaf elements below an AppTest node (blocks are walked, not counted)."""
+    children = getattr(node, "children", None)
+    if not children:
+        return 1
+    return sum(count_elements(child) for child in children.values())
 
 
 def test_home_lists_every_other_page_and_classifies_a_sample():
     app = start_app()
     assert not app.exception
     listed = {link.proto.page for link in app.get("page_link")}
-    assert listed == {p.path for p in PAGES if p is not HOME}
+    assert listed == {p.url_name for p in PAGES if p is not HOME}
     bars = [p.proto.text for p in app.get("progress")]
     assert len(bars) == 5 and "cat" in bars[0].lower()  # the default sample is the cat
     table = app.dataframe[0].value

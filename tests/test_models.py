@@ -51,7 +51,7 @@ def test_default_model_is_ready_to_use(lite0):
     x = lite0.preprocess(Image.open(sample_path("cat.jpg")))
     assert x.shape == (1, 3, 224, 224)
     # TensorFlow's Lite pipeline maps pixels to [-1, 1] (x - 127) / 128.
-    assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0 + 1e-6
+    assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0 + 1e-6
 
 
 def test_target_layer_is_the_last_conv_block(lite0):

@@ -26,6 +26,11 @@ class PageInfo:
     section: str
     summary: str
 
+    @property
+    def url_name(self) -> str:
+        """Streamlit's URL name for the page: ``views/foo_bar.py`` -> ``foo_bar``."""
+        return self.path.rsplit("/", 1)[-1].removesuffix(".py")
+
 
 HOME = PageInfo(
     path="views/home.py",
@@ -37,4 +42,36 @@ HOME = PageInfo(
 
 PAGES: list[PageInfo] = [
     HOME,
+    PageInfo(
+        path="views/inside.py",
+        title="Inside the network",
+        icon=":material/table_rows:",
+        section="CNN arithmetic",
+        summary="The loaded model's layer table: shapes, parameters, kernels, strides, "
+        "padding and each layer's receptive field, from one hooked forward pass.",
+    ),
+    PageInfo(
+        path="views/geometry.py",
+        title="Geometry calculator",
+        icon=":material/calculate:",
+        section="CNN arithmetic",
+        summary="Stack conv, pooling, transposed-conv, upsample and flatten layers; see "
+        "each row's output shape, parameters and receptive field, and why a row is invalid.",
+    ),
+    PageInfo(
+        path="views/convolution.py",
+        title="Convolution animation",
+        icon=":material/animation:",
+        section="CNN arithmetic",
+        summary="Watch a kernel slide over the padded input with any stride, padding and "
+        "dilation per axis, transposed too; step frame by frame or download a GIF.",
+    ),
+    PageInfo(
+        path="views/receptive_field.py",
+        title="Receptive field",
+        icon=":material/center_focus_strong:",
+        section="CNN arithmetic",
+        summary="Click an output cell to light up the input pixels it depends on, on the "
+        "calculator's stack or on a real network over a photo.",
+    ),
 ]

@@ -7,8 +7,9 @@ from ui.pages import HOME, PAGES
 
 
 def url_path(path: str) -> str:
-    """Streamlit's URL for a page file: ``views/foo_bar.py`` -> ``/foo_bar``; home is ``/``."""
-    return "/" if path == HOME.path else "/" + path.rsplit("/", 1)[-1].removesuffix(".py")
+    """The URL path of a page file: ``views/foo_bar.py`` -> ``/foo_bar``; home is ``/``."""
+    info = next(p for p in PAGES if p.path == path)
+    return "/" if info is HOME else "/" + info.url_name
 
 
 @pytest.mark.browser

@@ -1,0 +1,226 @@
+"""AppTests of the CNN-arithmetic pages: calculator, animation, receptive field, layer table."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+from core.animation import plan_animation
+from core.geometry import PRESETS
+from core.receptive_field import receptive_field
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 120
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: much faster than two on this busy shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def media(monkeypatch) -> dict[str, bytes]:
+    """Bytes of every media file (images, downloads) the pages hand to Streamlit, by id."""
+    files: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def recording(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        files[file_id] = path_or_data if isinstance(path_or_data, bytes) else b""
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
+    return files
+
+
+def _download(app: AppTest, media: dict[str, bytes], label: str) -> bytes:
+    button = next(b for b in app.get("download_button") if b.proto.label == label)
+    file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
+    return media[file_id]
+
+
+def _page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "views" / name), default_timeout=TIMEOUT)
+
+
+def _no_trouble(app: AppTest) -> None:
+    assert not app.exception, [e.value for e in app.exception]
+
+
+# --------------------------------------------------------------- geometry calculator
+
+
+def _editor_key(app: AppTest) -> str:
+    """The data_editor's key (ui.arithmetic.editor_key: it changes with each new table)."""
+    return f"arith_editor_{app.session_state['arith_stack_version']}"
+
+
+def _results(app: AppTest):
+    return next(d.value for d in app.dataframe if "status" in d.value.columns)
+
+
+def test_calculator_shows_each_row_and_marks_an_invalid_row(media) -> None:
+    app = _page("geometry.py").run()
+    _no_trouble(app)
+    assert not app.error
+    results = _results(app)
+    assert list(results["output"]) == [
+        "6 x 28 x 28", "6 x 14 x 14", "16 x 10 x 10", "16 x 5 x 5", "400", "120", "84", "10",
+    ]  # fmt: skip
+    assert list(results["params"])[:3] == [156, 0, 2416]
+    assert list(results["receptive field"])[:4] == ["5", "6", "14", "16"]
+    assert app.metric[0].value == "61,706"
+    # the first conv row animates by default: a GIF, downloadable
+    gif = _download(app, media, "Download GIF")
+    assert gif[:6] == b"GIF89a"
+    assert Image.open(io.BytesIO(gif)).n_frames == 25  # 9x9 corner, 5x5 kernel: 5x5 cells
+
+    # row 2 (avgpool, kernel 2) gets padding 2: invalid, with its reason, rows after wait
+    key = _editor_key(app)
+    app.session_state[key] = {"edited_rows": {1: {"padding": "2"}}, "added_rows": [],
+                              "deleted_rows": []}  # fmt: skip
+    app.run()
+    _no_trouble(app)
+    assert [e.value for e in app.error] == ["**row 2**: padding 2 is more than half the kernel 2"]
+    results = _results(app)
+    assert results["status"][1] == "invalid: padding 2 is more than half the kernel 2"
+    assert set(results["status"][2:]) == {"not computed (fix the row above)"}
+    assert list(results["op"][2:4]) == ["conv2d", "avgpool2d"]
+
+
+def test_calculator_presets_reorder_and_unparseable_cells() -> None:
+    app = _page("geometry.py").run()
+    app.sidebar.selectbox(key="arith_preset").set_value("AlexNet").run()
+    app.sidebar.button(key="arith_load").click().run()
+    _no_trouble(app)
+    assert [n.value for n in app.number_input][:3] == [3, 224, 224]
+    results = _results(app)
+    assert len(results) == len(PRESETS["AlexNet"].layers)
+    assert results["output"].iloc[0] == "64 x 55 x 55"
+    assert app.metric[0].value == "61,100,840"
+    # move row 2 (maxpool) above row 1: the pool now runs on the image
+    app.number_input(key="arith_move").set_value(2).run()
+    app.button(key="arith_up").click().run()
+    _no_trouble(app)
+    assert list(_results(app)["op"][:2]) == ["maxpool2d", "conv2d"]
+    assert _results(app)["output"].iloc[0] == "3 x 111 x 111"
+    # a typo in a cell: a message, not a traceback
+    key = _editor_key(app)
+    app.session_state[key] = {"edited_rows": {0: {"kernel_size": "three"}}, "added_rows": [],
+                              "deleted_rows": []}  # fmt: skip
+    app.run()
+    _no_trouble(app)
+    assert "kernel_size 'three' is not a whole number" in app.error[0].value
+
+
+def test_calculator_add_and_delete_rows() -> None:
+    app = _page("geometry.py").run()
+    key = _editor_key(app)
+    app.session_state[key] = {
+        "edited_rows": {},
+        "added_rows": [{"op": "linear", "out_features": 2}],
+        "deleted_rows": [7],
+    }
+    app.run()
+    _no_trouble(app)
+    results = _results(app)
+    assert list(results["output"])[-2:] == ["84", "2"]
+
+
+# -------------------------------------------------------------- convolution animation
+
+
+def test_animation_page_plays_steps_and_downloads(media) -> None:
+    app = _page("convolution.py").run()
+    _no_trouble(app)
+    assert not app.error
+    gif = _download(app, media, "Download GIF")
+    assert Image.open(io.BytesIO(gif)).n_frames == 25  # 5x5, kernel 3, padding 1: 5x5 out
+    assert app.latex[0].value.strip("$\n").endswith("+ 1 = 5")
+    # a non-square transposed convolution (per-axis sliders start from the square values)
+    app.sidebar.radio(key="anim_op").set_value("Transposed convolution").run()
+    app.sidebar.toggle(key="anim_square").set_value(False).run()
+    app.slider(key="anim_s_h").set_value(2).run()
+    app.slider(key="anim_op_pad_h").set_value(1).run()
+    _no_trouble(app)
+    gif = _download(app, media, "Download GIF")
+    layer = {"op": "convtranspose2d", "out_channels": 1, "kernel_size": 3, "stride": (2, 1),
+             "padding": 1, "output_padding": (1, 0)}  # fmt: skip
+    expected = plan_animation(layer, (5, 5))
+    assert expected.output_hw == (10, 5)
+    assert Image.open(io.BytesIO(gif)).n_frames == expected.n_frames
+    # step through: frame 7 = output cell (1, 1)
+    app.segmented_control(key="anim_mode").set_value("Step through").run()
+    app.slider(key="anim_frame").set_value(7).run()
+    _no_trouble(app)
+    assert app.caption[0].value.startswith("Output cell (1, 1) reads input")
+    # an impossible pooling: the reason, no traceback
+    app.sidebar.radio(key="anim_op").set_value("Max pooling").run()
+    app.slider(key="anim_p_h").set_value(3).run()
+    assert "padding 3 (height) is more than half the kernel 3" in app.error[0].value
+
+
+# -------------------------------------------------------------------- receptive field
+
+
+def test_receptive_field_on_the_stack_shows_the_box() -> None:
+    app = _page("receptive_field.py").run()
+    _no_trouble(app)
+    assert not app.error
+    app.selectbox(key="rf_stack_row").set_value(3).run()  # 16 x 10 x 10 conv
+    app.number_input(key="rf_stack_y").set_value(9).run()
+    app.number_input(key="rf_stack_x").set_value(0).run()
+    _no_trouble(app)
+    y0, y1, x0, x1 = receptive_field(list(PRESETS["LeNet-5"].layers), (1, 32, 32), 2, 9, 0)
+    assert (y0, y1, x0, x1) == (18, 32, 0, 14)
+    assert app.success[0].value == (
+        "Cell (9, 0) of row 3 sees input rows 18-31 and columns 0-13: 14 x 14 pixels."
+    )
+    assert len(app.image) == 1
+    table = next(d.value for d in app.dataframe if "jump" in d.value.columns)
+    assert list(table["receptive field (classic)"])[:4] == ["5", "6", "14", "16"]
+
+
+def test_receptive_field_on_a_real_network_shows_the_box() -> None:
+    app = _page("receptive_field.py").run()
+    app.segmented_control(key="rf_mode").set_value("Real network").run()
+    _no_trouble(app)
+    assert not app.error
+    label = app.selectbox(key="rf_model_layer_efficientnet_lite0")
+    label.set_value(3).run()  # blocks.0._depthwise_conv: 3x3 depthwise after the stem
+    app.number_input(key="rf_model_y").set_value(50).run()
+    app.number_input(key="rf_model_x").set_value(60).run()
+    _no_trouble(app)
+    text = app.success[0].value
+    # stem 3x3/2 (TF "same": pad 0 before, 1 after, so stem cell c reads 2c..2c+2), then a
+    # depthwise 3x3: cell 50 reads stem cells 49..51 = pixels 98..104
+    assert text.startswith("Cell (50, 60) of blocks.0._depthwise_conv depends on rows 98-104 and")
+    assert "columns 118-124 of this image: 7 x 7 pixels (classic receptive field: 7" in text
+    assert len(app.image) == 1
+
+
+# --------------------------------------------------------------------- layer table
+
+
+def test_inside_the_network_lists_every_layer() -> None:
+    app = _page("inside.py").run()
+    _no_trouble(app)
+    assert not app.error
+    table = app.dataframe[0].value
+    assert len(table) == 135
+    assert table["params"].sum() == 4_652_008
+    assert table.iloc[0]["type"] == "Conv2dStaticSamePadding"
+    app.multiselect(key="inside_types").set_value(["ReLU6"]).run()
+    assert set(app.dataframe[0].value["type"]) == {"ReLU6"}
+    # one ReLU6 used twice in each block with an expansion: blocks 1-15 (block 0 has none)
+    assert (app.dataframe[0].value["call"] == 2).sum() == 15

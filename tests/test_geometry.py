@@ -1,0 +1,503 @@
+"""core.geometry against PyTorch's own modules: shapes, errors, parameters, receptive fields."""
+
+from __future__ import annotations
+
+import random
+import warnings
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from core.geometry import (
+    GeometryError,
+    Layer,
+    analyze_stack,
+    module_code,
+    output_shapes,
+    parse_layer,
+    pytorch_code,
+    torch_module,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one intra-op thread is ~100x faster than two on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ----------------------------------------------------------------- random stacks
+
+
+def _spatial(rng: random.Random, low: int, high: int) -> Any:
+    """An int, an (h, w) pair, or the same written as table text."""
+    h, w = rng.randint(low, high), rng.randint(low, high)
+    form = rng.randrange(4)
+    if form == 0:
+        return h
+    if form == 1:
+        return (h, w)
+    if form == 2:
+        return f"{h}x{w}"
+    return f"({h}, {w})"
+
+
+def _random_layer(rng: random.Random, flat: bool, channels: int) -> dict[str, Any]:
+    """A random row using only parameters its op takes; often but not always valid."""
+    if flat:
+        return (
+            {"op": "linear", "out_features": rng.randint(1, 5)}
+            if rng.random() < 0.8
+            else {"op": "flatten"}
+        )
+    op = rng.choices(
+        ["conv2d", "maxpool2d", "avgpool2d", "convtranspose2d", "upsample", "flatten"],
+        weights=[5, 3, 3, 4, 2, 1],
+    )[0]
+    layer: dict[str, Any] = {"op": op}
+    if op == "flatten":
+        return layer
+    if op == "upsample":
+        scale = rng.choice([2, 3, 0.5, round(rng.uniform(0.3, 2.5), rng.choice([1, 2, 4]))])
+        layer["scale_factor"] = scale if rng.random() < 0.6 else (scale, rng.choice([1, 2, 1.5]))
+        return _poison(rng, layer)
+    layer["kernel_size"] = _spatial(rng, 1, 5)
+    if rng.random() < 0.7:
+        layer["stride"] = _spatial(rng, 1, 3)
+    if rng.random() < 0.6:
+        layer["padding"] = _spatial(rng, 0, 3)
+    if op != "avgpool2d" and rng.random() < 0.4:
+        layer["dilation"] = _spatial(rng, 1, 3)
+    if op in ("conv2d", "convtranspose2d"):
+        groups = rng.choice([1, 1, 1, 2, 3])
+        layer["out_channels"] = groups * rng.randint(1, 2) if rng.random() < 0.95 else 5
+        if groups > 1:
+            layer["groups"] = groups
+        if rng.random() < 0.2:
+            layer["bias"] = False
+    if op == "conv2d" and rng.random() < 0.1:
+        layer["padding"] = rng.choice(["same", "valid"])
+    if op == "convtranspose2d" and rng.random() < 0.5:
+        layer["output_padding"] = _spatial(rng, 0, 2)
+    if op in ("maxpool2d", "avgpool2d") and rng.random() < 0.5:
+        layer["ceil_mode"] = True
+    return _poison(rng, layer)
+
+
+def _poison(rng: random.Random, layer: dict[str, Any]) -> dict[str, Any]:
+    """Now and then a zero or negative value, which PyTorch refuses."""
+    if rng.random() > 0.08:
+        return layer
+    bad = {"kernel_size": 0, "stride": (1, 0), "dilation": 0, "padding": -1}
+    op = layer["op"]
+    if op in ("conv2d", "convtranspose2d"):
+        bad["out_channels"] = 0
+    if op == "convtranspose2d":
+        bad["output_padding"] = (0, -1)
+    if op == "avgpool2d" or (op == "convtranspose2d" and layer.get("groups", 1) > 1):
+        # avgpool2d has no dilation. Grouped transposed convolutions skip PyTorch's
+        # "dilation should be greater than zero" check on the oneDNN path (a 1x1 kernel then
+        # runs); dilation 0 is meaningless, so core.geometry refuses it everywhere.
+        del bad["dilation"]
+    if op == "upsample":
+        bad = {"scale_factor": rng.choice([0, -1, (1, -2)])}
+    name = rng.choice(sorted(bad))
+    return {**layer, name: bad[name]}
+
+
+def _random_stack(rng: random.Random) -> tuple[tuple[int, int, int], list[dict[str, Any]]]:
+    shape = (rng.choice([1, 2, 3, 6]), rng.randint(1, 20), rng.randint(1, 20))
+    layers: list[dict[str, Any]] = []
+    flat = False
+    for _ in range(rng.randint(1, 6)):
+        layer = _random_layer(rng, flat, shape[0])
+        flat = flat or layer["op"] == "flatten"
+        layers.append(layer)
+    return shape, layers
+
+
+def _torch_run(shape: tuple[int, int, int], layers: list[dict[str, Any]]):
+    """Run the stack through real PyTorch modules.
+
+    Returns:
+        (shapes after each row, 1-based row where torch raised or None).
+    """
+    x = torch.zeros(1, *shape)
+    shapes = []
+    for row, layer in enumerate(layers, start=1):
+        try:
+            module = torch_module(layer, x.shape[1])
+            x = module(x)
+        except (RuntimeError, ValueError):
+            return shapes, row
+        if x.numel() == 0 or min(x.shape) < 1:
+            return shapes, row
+        shapes.append(tuple(x.shape[1:]))
+    return shapes, None
+
+
+def test_random_stacks_match_torch() -> None:
+    """>= 2,000 valid random stacks give torch's shapes; invalid ones fail where torch fails."""
+    rng = random.Random(20240607)
+    valid = invalid = 0
+    mismatches: list[str] = []
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # padding="same" with even kernels warns
+        while valid < 2000 or invalid < 1000:
+            shape, layers = _random_stack(rng)
+            torch_shapes, torch_row = _torch_run(shape, layers)
+            report = analyze_stack(shape, layers)
+            ours = [r.output_shape for r in report.results]
+            our_row = report.error.row if report.error else None
+            if ours != torch_shapes or our_row != torch_row:
+                mismatches.append(
+                    f"{shape} {layers}: ours {ours} row {our_row}, "
+                    f"torch {torch_shapes} row {torch_row} ({report.error})"
+                )
+            if report.error is None:
+                valid += 1
+            else:
+                invalid += 1
+    assert not mismatches, "\n".join(mismatches[:10])
+    assert valid >= 2000 and invalid >= 1000
+
+
+def test_corner_cases_match_torch() -> None:
+    """Hand-picked corners: ceil mode's last window, dilated pooling, transposed conv."""
+    cases = [
+        # ceil mode: a last window starting in the right padding is dropped
+        (
+            (1, 6, 6),
+            [{"op": "maxpool2d", "kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}],
+        ),
+        ((1, 5, 5), [{"op": "avgpool2d", "kernel_size": 2, "stride": 2, "ceil_mode": True}]),
+        (
+            (1, 7, 8),
+            [{"op": "maxpool2d", "kernel_size": 3, "stride": 3, "padding": 1, "ceil_mode": True}],
+        ),
+        (
+            (1, 9, 11),
+            [
+                {
+                    "op": "maxpool2d",
+                    "kernel_size": (3, 2),
+                    "dilation": (2, 3),
+                    "stride": (1, 2),
+                    "padding": (1, 1),
+                }
+            ],
+        ),
+        (
+            (2, 4, 5),
+            [
+                {
+                    "op": "convtranspose2d",
+                    "out_channels": 3,
+                    "kernel_size": (3, 2),
+                    "stride": (2, 3),
+                    "padding": (1, 0),
+                    "output_padding": (1, 2),
+                    "dilation": (2, 1),
+                }
+            ],
+        ),
+        (
+            (2, 3, 3),
+            [
+                {
+                    "op": "convtranspose2d",
+                    "out_channels": 2,
+                    "kernel_size": 3,
+                    "stride": 1,
+                    "dilation": 2,
+                    "output_padding": 1,
+                }
+            ],
+        ),
+        (
+            (3, 7, 6),
+            [
+                {
+                    "op": "conv2d",
+                    "out_channels": 4,
+                    "kernel_size": (2, 4),
+                    "padding": "same",
+                    "dilation": (1, 3),
+                }
+            ],
+        ),
+        ((3, 5, 7), [{"op": "upsample", "scale_factor": (1.5, 2.7)}]),
+        ((3, 33, 20), [{"op": "upsample", "scale_factor": 0.6}]),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for shape, layers in cases:
+            expected, row = _torch_run(shape, layers)
+            assert row is None
+            assert output_shapes(shape, layers) == expected, layers
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        (
+            [
+                {"op": "conv2d", "out_channels": 4, "kernel_size": 3},
+                {"op": "avgpool2d", "kernel_size": 2},
+                {"op": "maxpool2d", "kernel_size": 3, "padding": 2},
+            ],
+            "row 3 (maxpool2d): padding 2 is more than half the kernel 3",
+        ),
+        (
+            [{"op": "conv2d", "out_channels": 4, "kernel_size": 0}],
+            "row 1 (conv2d): kernel_size 0 must be at least 1",
+        ),
+        (
+            [{"op": "conv2d", "out_channels": 4, "kernel_size": 3, "stride": "1x0"}],
+            "row 1 (conv2d): stride 0 (width) must be at least 1",
+        ),
+        (
+            [{"op": "conv2d", "out_channels": 4, "kernel_size": 9}],
+            "row 1 (conv2d): kernel 9 is larger than the padded input: height 8 + padding 0 = 8",
+        ),
+        (
+            [{"op": "conv2d", "out_channels": 4, "kernel_size": 3, "dilation": 4}],
+            "row 1 (conv2d): kernel 3 (dilated to 9) is larger than the padded input",
+        ),
+        (
+            [{"op": "conv2d", "out_channels": 4, "kernel_size": 3, "groups": 2}],
+            "row 1 (conv2d): groups 2 does not divide the 3 input channels",
+        ),
+        (
+            [{"op": "conv2d", "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": "same"}],
+            "row 1 (conv2d): padding 'same' needs stride 1",
+        ),
+        (
+            [
+                {
+                    "op": "convtranspose2d",
+                    "out_channels": 2,
+                    "kernel_size": 3,
+                    "stride": 2,
+                    "output_padding": 2,
+                }
+            ],
+            "row 1 (convtranspose2d): output_padding 2 must be smaller than the stride 2 or "
+            "the dilation 1",
+        ),
+        (
+            [{"op": "convtranspose2d", "out_channels": 2, "kernel_size": 1, "padding": 5}],
+            "row 1 (convtranspose2d): output height would be -2",
+        ),
+        (
+            [{"op": "maxpool2d", "kernel_size": 2, "stride": 2}] * 4,
+            "row 4 (maxpool2d): output height would be 0",
+        ),
+        (
+            [{"op": "upsample", "scale_factor": 0.1}],
+            "row 1 (upsample): scale_factor 0.1 turns height 8 into 0",
+        ),
+        (
+            [{"op": "upsample", "scale_factor": 0}],
+            "row 1 (upsample): scale_factor 0 must be positive",
+        ),
+        (
+            [{"op": "flatten"}, {"op": "conv2d", "out_channels": 2, "kernel_size": 1}],
+            "row 2 (conv2d): conv2d needs a C x H x W input but gets the flat (192,)",
+        ),
+        (
+            [{"op": "linear", "out_features": 2}],
+            "row 1 (linear): linear needs a flat input but gets 3 x 8 x 8",
+        ),
+        (
+            [{"op": "conv2d", "kernel_size": 3}],
+            "row 1 (conv2d): out_channels is required for conv2d",
+        ),
+        (
+            [{"op": "maxpool2d", "kernel_size": 2, "out_channels": 5}],
+            "row 1 (maxpool2d): maxpool2d has no out_channels",
+        ),
+        (
+            [{"op": "avgpool2d", "kernel_size": 2, "dilation": 2}],
+            "row 1 (avgpool2d): avgpool2d has no dilation",
+        ),
+        ([{"op": "conv3d", "kernel_size": 2}], "row 1: unknown op 'conv3d'"),
+        (
+            [{"op": "conv2d", "out_channels": 2, "kernel_size": "3.5"}],
+            "row 1 (conv2d): kernel_size '3.5' is not a whole number",
+        ),
+        (
+            [{"op": "conv2d", "out_channels": 2, "kernal_size": 3}],
+            "row 1 (conv2d): unknown parameter 'kernal_size'",
+        ),
+    ],
+)
+def test_error_messages_name_row_parameter_and_reason(layers, message) -> None:
+    with pytest.raises(GeometryError) as info:
+        output_shapes((3, 8, 8), layers)
+    assert str(info.value).startswith(message), str(info.value)
+    assert info.value.row is not None
+
+
+def test_error_attributes_and_rows_after_error_not_computed() -> None:
+    layers = [
+        {"op": "conv2d", "out_channels": 4, "kernel_size": 3},
+        {"op": "maxpool2d", "kernel_size": 3, "padding": 2},
+        {"op": "conv2d", "out_channels": 4, "kernel_size": 3},
+    ]
+    report = analyze_stack((3, 16, 16), layers)
+    assert len(report.results) == 1
+    err = report.error
+    assert (err.row, err.op, err.parameter) == (2, "maxpool2d", "padding")
+    assert isinstance(err, ValueError)
+
+
+def test_bad_input_shape() -> None:
+    with pytest.raises(GeometryError, match="input: height 0 must be at least 1"):
+        output_shapes((3, 0, 5), [])
+
+
+def test_empty_cells_and_neutral_values_are_ignored() -> None:
+    """A table row keeps blank (NaN/None/"") cells and neutral ones of other ops."""
+    row = {
+        "op": "maxpool2d",
+        "kernel_size": "2",
+        "stride": None,
+        "padding": float("nan"),
+        "out_channels": None,
+        "groups": 1,
+        "ceil_mode": False,
+        "output_padding": "",
+        "scale_factor": None,
+        "bias": True,
+        "dilation": "1",
+        "out_features": float("nan"),
+    }
+    assert output_shapes((3, 8, 8), [row]) == [(3, 4, 4)]
+    assert parse_layer(row) == Layer(
+        "maxpool2d", kernel_size=(2, 2), dilation=(1, 1), ceil_mode=False, groups=1, bias=True
+    )
+
+
+def test_layer_round_trips_through_a_table_row() -> None:
+    layer = parse_layer(
+        {
+            "op": "ConvTranspose2d",
+            "out_channels": 8.0,
+            "kernel_size": "(3, 5)",
+            "stride": [2, 1],
+            "output_padding": "1x0",
+        }
+    )
+    assert layer == Layer(
+        "convtranspose2d", out_channels=8, kernel_size=(3, 5), stride=(2, 1), output_padding=(1, 0)
+    )
+    assert parse_layer(layer.to_row()) == layer
+    assert layer.to_row()["kernel_size"] == "3x5"
+
+
+def test_parameter_counts_match_torch() -> None:
+    rng = random.Random(7)
+    checked = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        while checked < 300:
+            shape, layers = _random_stack(rng)
+            report = analyze_stack(shape, layers)
+            for result in report.results:
+                module = torch_module(result.layer, result.input_shape[0])
+                assert result.params == sum(p.numel() for p in module.parameters())
+                checked += 1
+
+
+LENET5 = [
+    {"op": "conv2d", "out_channels": 6, "kernel_size": 5},
+    {"op": "avgpool2d", "kernel_size": 2},
+    {"op": "conv2d", "out_channels": 16, "kernel_size": 5},
+    {"op": "avgpool2d", "kernel_size": 2},
+    {"op": "flatten"},
+    {"op": "linear", "out_features": 120},
+    {"op": "linear", "out_features": 84},
+    {"op": "linear", "out_features": 10},
+]
+
+
+def test_lenet5_by_hand() -> None:
+    """LeNet-5 on 1x32x32: the textbook shapes and its 61,706 parameters."""
+    report = analyze_stack((1, 32, 32), LENET5)
+    shapes = [r.output_shape for r in report.results]
+    assert shapes == [
+        (6, 28, 28),
+        (6, 14, 14),
+        (16, 10, 10),
+        (16, 5, 5),
+        (400,),
+        (120,),
+        (84,),
+        (10,),
+    ]
+    assert sum(r.params for r in report.results) == 61706
+    # receptive field of the last conv: 5 + (2-1)*1 + (5-1)*2 = 14, jump 2; pool: 16, jump 4
+    field = report.results[3].field
+    assert (field[0].size, field[0].jump, field[0].start) == (16, 4, 7.5)
+
+
+def _vgg16_features() -> list[dict[str, Any]]:
+    layers: list[dict[str, Any]] = []
+    for channels, repeats in ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)):
+        conv = {"op": "conv2d", "out_channels": channels, "kernel_size": 3, "padding": 1}
+        layers += [conv] * repeats + [{"op": "maxpool2d", "kernel_size": 2}]
+    return layers
+
+
+def test_vgg16_receptive_field_is_the_known_212() -> None:
+    """VGG-16's pool5 field is 212 pixels with jump 32 (Araujo et al. 2019, table 1
+    lists 212 for VGG-16); the shapes and 14.7 M parameters match torchvision."""
+    import torchvision
+
+    report = analyze_stack((3, 224, 224), _vgg16_features())
+    last = report.results[-1]
+    assert last.output_shape == (512, 7, 7)
+    assert (last.field[0].size, last.field[0].jump) == (212, 32)
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"])
+    assert sum(r.params for r in report.results) == sum(p.numel() for p in features.parameters())
+
+
+def test_classic_field_matches_start_formula_for_conv() -> None:
+    """k=3, p=1 keeps centres on pixel centres (start 0); k=3, p=0 starts at 1."""
+    report = analyze_stack(
+        (1, 10, 10),
+        [
+            {"op": "conv2d", "out_channels": 1, "kernel_size": 3, "padding": 1},
+            {"op": "conv2d", "out_channels": 1, "kernel_size": 3, "stride": 2},
+        ],
+    )
+    first, second = (r.field[0] for r in report.results)
+    assert (first.size, first.jump, first.start) == (3, 1, 0)
+    assert (second.size, second.jump, second.start) == (5, 2, 1)
+
+
+def test_pytorch_code_builds_the_same_shapes() -> None:
+    layers = LENET5[:4] + [
+        {"op": "upsample", "scale_factor": (2, 1.5)},
+        {"op": "conv2d", "out_channels": 4, "kernel_size": "3x1", "padding": "same"},
+        {"op": "flatten"},
+        {"op": "linear", "out_features": 3, "bias": False},
+    ]
+    namespace: dict[str, Any] = {}
+    exec(pytorch_code((1, 32, 32), layers), namespace)
+    net: nn.Sequential = namespace["net"]
+    shapes = []
+    x = torch.zeros(1, 1, 32, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for module in net:
+            x = module(x)
+            shapes.append(tuple(x.shape[1:]))
+    assert shapes == output_shapes((1, 32, 32), layers)
+    assert module_code(LENET5[0], 1) == "nn.Conv2d(1, 6, kernel_size=5)"

@@ -1,0 +1,171 @@
+"""Receptive field: which input pixels one output cell sees, on a stack or a real network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from core.geometry import StackReport, analyze_stack
+from core.receptive_field import largest_fields, overlay_field, receptive_field
+from core.samples import sample_path
+from ui.arithmetic import (
+    INPUT_KEY,
+    STACK_KEY,
+    cached_layer_table,
+    cached_model_field,
+    cell_picker,
+    init_stack,
+)
+from ui.common import image_picker, model_picker
+
+st.title("Receptive field")
+st.markdown(
+    "Pick a layer and one of its output cells to light up the input pixels that cell "
+    "depends on. On a layer stack the box is exact arithmetic (padding is not input, so "
+    "border cells see less). On a real network it comes from the gradient of the cell "
+    "(summed over channels) with respect to the image, so residual branches count; red "
+    "shows how strongly each pixel matters, the *effective* receptive field (Luo et al. "
+    "2016), usually much smaller than the box."
+)
+
+mode = st.segmented_control(
+    "Network", ["Calculator's stack", "Real network"], default="Calculator's stack",
+    key="rf_mode",
+)  # fmt: skip
+
+
+def _size(values: tuple[float, float]) -> str:
+    texts = [f"{v:g}" for v in values]
+    return texts[0] if texts[0] == texts[1] else f"{texts[0]}x{texts[1]}"
+
+
+def field_table(report: StackReport, largest: list) -> pd.DataFrame:
+    """Per valid row: classic size, jump and start, and the widest exact field here."""
+    records = []
+    for result, exact in zip(report.results, largest, strict=False):
+        field = result.field
+        records.append(
+            {
+                "row": result.row,
+                "layer": result.layer.describe(),
+                "output": " x ".join(map(str, result.output_shape)),
+                "receptive field (classic)": _size((field[0].size, field[1].size)) if field else "",
+                "jump": _size((field[0].jump, field[1].jump)) if field else "",
+                "start": _size((field[0].start, field[1].start)) if field else "",
+                "widest field in this input": _size(exact) if exact else "",
+            }
+        )
+    return pd.DataFrame(records)
+
+
+def input_picture(channels: int, height: int, width: int) -> Image.Image:
+    """A picture of the stack's input: a photo for big inputs, a checkerboard for small."""
+    if min(height, width) >= 24:
+        photo = Image.open(sample_path("cat.jpg")).resize((width, height))
+        return photo.convert("L" if channels == 1 else "RGB")
+    checker = (np.indices((height, width)).sum(0) % 2) * 30 + 200  # (H, W) light greys
+    return Image.fromarray(np.repeat(checker[..., None], 3, axis=2).astype(np.uint8))
+
+
+if mode != "Real network":
+    init_stack()
+    rows = st.session_state[STACK_KEY]
+    shape = tuple(st.session_state[INPUT_KEY])
+    report = analyze_stack(shape, rows)
+    st.caption(
+        f"The stack of the **Geometry calculator** page ({len(rows)} rows on a "
+        f"{' x '.join(map(str, shape))} input); edit it there."
+    )
+    if report.error is not None:
+        st.warning(f"Rows from {report.error.row} on are not usable: {report.error}")
+    spatial = [r for r in report.results if len(r.output_shape) == 3]
+    if not spatial:
+        st.info("No valid row with a spatial output: add a convolution or pooling row.")
+        st.stop()
+    row = st.selectbox(
+        "Layer",
+        [r.row for r in spatial],
+        index=len(spatial) - 1,
+        format_func=lambda n: (
+            f"row {n}: {report.results[n - 1].layer.describe()} -> "
+            + " x ".join(map(str, report.results[n - 1].output_shape))
+        ),
+        key="rf_stack_row",
+    )
+    _, out_h, out_w = report.results[row - 1].output_shape
+    left, right = st.columns([1, 1])
+    with left:
+        y, x = cell_picker(out_h, out_w, "rf_stack", f"Output cells of row {row}")
+    try:
+        box = receptive_field(rows, shape, row - 1, y, x)
+    except ValueError as err:  # a stack too large to trace cell by cell
+        st.warning(str(err))
+        st.stop()
+    with right:
+        y0, y1, x0, x1 = box
+        picture = overlay_field(input_picture(*shape), box)
+        st.image(picture, caption=f"The {shape[1]} x {shape[2]} input", width="content")
+        if y1 > y0:
+            st.success(
+                f"Cell ({y}, {x}) of row {row} sees input rows {y0}-{y1 - 1} and columns "
+                f"{x0}-{x1 - 1}: {y1 - y0} x {x1 - x0} pixels."
+            )
+        else:
+            st.info(f"Cell ({y}, {x}) of row {row} only sees padding: no input pixel.")
+    st.subheader("Receptive field per row")
+    st.dataframe(
+        field_table(report, largest_fields(rows[: len(report.results)], shape)),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        "Classic arithmetic (Araujo et al. 2019): size r and jump j per axis, start = centre "
+        "of the first cell's field (pixel centres at 0, 1, 2...). Padding counts as pixels "
+        "there, so r can exceed the input; the last column is the real, clipped widest field."
+    )
+else:
+    model = model_picker(key="model")
+    picked = image_picker(key="rf_image")
+    if picked is None:
+        st.stop()
+    table = cached_layer_table(model.name, model)
+    spatial = table[table["output_shape"].str.count("x") == 2].reset_index(drop=True)
+    labels = [
+        f"{r['name']}" + (f" (call {r['call']})" if r["call"] > 1 else "")
+        + f" - {r['type']} -> {r['output_shape']}"
+        for _, r in spatial.iterrows()
+    ]  # fmt: skip
+    choice = st.selectbox(
+        "Layer", range(len(spatial)), index=len(spatial) // 3, format_func=labels.__getitem__,
+        key=f"rf_model_layer_{model.name}",
+    )  # fmt: skip
+    chosen = spatial.iloc[choice]
+    _, out_h, out_w = (int(v) for v in chosen["output_shape"].split("x"))
+    left, right = st.columns([1, 1])
+    with left:
+        y, x = cell_picker(out_h, out_w, "rf_model", f"Output cells of {chosen['name']}")
+    try:
+        field = cached_model_field(
+            model.name, picked.key, chosen["name"], int(chosen["call"]), y, x, model, picked.image
+        )
+    except ValueError as err:  # e.g. a layer whose output is not one feature map
+        st.warning(f"Cannot trace this layer: {err}")
+        st.stop()
+    with right:
+        shown = overlay_field(model.crop(picked.image), field.box, field.gradient)
+        st.image(shown, caption=f"{picked.label}, as {model.title} sees it", width="content")
+        y0, y1, x0, x1 = field.box
+        theory = chosen["receptive_field"] or "not defined"
+        if y1 > y0:
+            st.success(
+                f"Cell ({y}, {x}) of {chosen['name']} depends on rows {y0}-{y1 - 1} and "
+                f"columns {x0}-{x1 - 1} of this image: {y1 - y0} x {x1 - x0} pixels "
+                f"(classic receptive field: {theory}, jump {chosen['jump'] or '-'})."
+            )
+        else:
+            st.info(
+                "The gradient of this cell is zero everywhere: every path to it passes a "
+                "switched-off unit (e.g. a ReLU at zero) for this image. Try another cell."
+            )
