@@ -43,6 +43,14 @@ HOME = PageInfo(
 PAGES: list[PageInfo] = [
     HOME,
     PageInfo(
+        path="views/playground.py",
+        title="Perceptron playground",
+        icon=":material/hub:",
+        section="Explore",
+        summary="Train a small network live: weight initialisations, activations, "
+        "saturation, dead units and vanishing or exploding gradients you can see.",
+    ),
+    PageInfo(
         path="views/inside.py",
         title="Inside the network",
         icon=":material/table_rows:",

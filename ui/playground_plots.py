@@ -1,0 +1,421 @@
+"""Plotly figures for the perceptron playground (rendering only; the numbers come from core).
+
+Colour convention (as everywhere in the app): red = positive, blue = negative.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.playground import MLP, DecisionSurface, StepRecord, StepSummary
+
+POSITIVE = "#d62728"
+NEGATIVE = "#1f77b4"
+NEUTRAL = "#9e9e9e"
+NOT_FINITE = "#000000"
+WIDTH_BINS = 6  # edges are drawn in this many line widths per sign (one trace each)
+MAX_EDGES = 1500  # beyond this, only the strongest edges are drawn
+GRAD_FLOOR = 1e-12  # |gradient| below this counts as exactly zero on the log axis
+
+
+def neuron_id(layer: int, neuron: int) -> str:
+    """The id of a neuron in the graph's ``customdata`` and the page's select box."""
+    return f"{layer}:{neuron}"
+
+
+def parse_neuron_id(value: str) -> tuple[int, int] | None:
+    """``"1:3"`` -> ``(1, 3)``; anything else (an input node, an edge) -> None."""
+    try:
+        layer, neuron = (int(part) for part in str(value).split(":"))
+    except ValueError:
+        return None
+    return layer, neuron
+
+
+def _positions(widths: tuple[int, ...]) -> list[np.ndarray]:
+    """y coordinate of every unit, per layer (layer ``l`` sits at x = ``l``)."""
+    tallest = max(widths)
+    # unit 1 at the top, each layer centred on 0, short layers spread out a little
+    return [((w - 1) / 2 - np.arange(w)) * (tallest / max(w, 1)) ** 0.5 for w in widths]
+
+
+def network_figure(
+    model: MLP, record: StepRecord | None, selected: tuple[int, int] | None = None
+) -> go.Figure:
+    """The network as a graph: a node per unit, an edge per weight.
+
+    Edge colour = sign of the weight, width = |weight| relative to the largest one.
+    Node colour = the unit's mean activation on the latest batch; hovering a node
+    shows its bias and statistics. Hidden and output nodes carry their
+    :func:`neuron_id` as ``customdata`` (clicking one selects it on the page).
+
+    Args:
+        model: The network.
+        record: The latest batch record (node colours and hover), or None.
+        selected: ``(layer, neuron)`` to highlight.
+    """
+    widths = model.spec.widths
+    ys = _positions(widths)
+    weights = [layer.weight.detach().cpu().double().numpy() for layer in model.layers]
+    finite = [np.abs(w[np.isfinite(w)]) for w in weights]
+    biggest = max((float(a.max()) for a in finite if a.size), default=0.0)
+    fig = go.Figure()
+
+    # edges: (layer, out, in) triples, strongest first when there are too many
+    edges = [
+        (li, o, i, float(w[o, i]))
+        for li, w in enumerate(weights)
+        for o in range(w.shape[0])
+        for i in range(w.shape[1])
+    ]
+    if len(edges) > MAX_EDGES:
+        edges = sorted(edges, key=lambda e: -abs(e[3]) if math.isfinite(e[3]) else -math.inf)
+        edges = edges[:MAX_EDGES]
+    # one trace per (colour, width bin): [x0, x1, None, ...] polylines
+    groups: dict[tuple[str, int], tuple[list[float | None], list[float | None]]] = {}
+    for li, o, i, w in edges:
+        if w == 0:
+            colour, bin_ = NEUTRAL, 0
+        elif not math.isfinite(w):  # a diverged network: draw it, thick and black
+            colour, bin_ = NOT_FINITE, WIDTH_BINS - 1
+        else:
+            colour = POSITIVE if w > 0 else NEGATIVE
+            bin_ = min(int(abs(w) / biggest * WIDTH_BINS), WIDTH_BINS - 1)
+        xs, yy = groups.setdefault((colour, bin_), ([], []))
+        xs += [li, li + 1, None]
+        yy += [float(ys[li][i]), float(ys[li + 1][o]), None]
+    for (colour, bin_), (xs, yy) in groups.items():
+        strength = (bin_ + 0.5) / WIDTH_BINS
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=yy,
+                mode="lines",
+                line={
+                    "color": colour,
+                    "width": 0.5 if colour == NEUTRAL else 0.5 + 5.5 * strength,
+                    "dash": "dot" if colour == NEUTRAL else "solid",
+                },
+                opacity=0.35 + 0.5 * strength,
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+
+    # input nodes
+    fig.add_trace(
+        go.Scatter(
+            x=[0] * widths[0],
+            y=ys[0],
+            mode="markers+text",
+            marker={"size": 16, "color": "#eeeeee", "line": {"color": "#555", "width": 1}},
+            text=[f"x{i + 1}" for i in range(widths[0])],
+            textposition="middle left",
+            customdata=[""] * widths[0],
+            hovertemplate="input x%{pointNumber}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    # hidden and output nodes
+    node_x, node_y, colour, ids, hover = [], [], [], [], []
+    names = model.layer_names()
+    for li, layer in enumerate(model.layers):
+        bias = layer.bias.detach().cpu().double().numpy()
+        for n in range(layer.out_features):
+            node_x.append(li + 1)
+            node_y.append(float(ys[li + 1][n]))
+            ids.append(neuron_id(li, n))
+            text = f"{names[li]}, neuron {n + 1}<br>bias {bias[n]:.3g}"
+            if record is not None:
+                rec = record.layers[li]
+                mean = float(rec.post[:, n].mean())
+                grad = float(np.sqrt((rec.grad_pre[:, n] ** 2).mean()))
+                colour.append(mean)
+                text += f"<br>mean activation {mean:.3g}<br>gradient RMS {grad:.3g}"
+            else:
+                colour.append(0.0)
+            hover.append(text)
+    fig.add_trace(
+        go.Scatter(
+            x=node_x,
+            y=node_y,
+            mode="markers",
+            marker={
+                "size": 20,
+                "color": colour,
+                "colorscale": "RdBu_r",
+                "cmid": 0,
+                "line": {"color": "#333", "width": 1},
+                "colorbar": {"title": "mean act.", "thickness": 10},
+            },
+            customdata=ids,
+            hovertext=hover,
+            hoverinfo="text",
+            showlegend=False,
+        )
+    )
+    if selected is not None and selected[0] < len(model.layers):
+        li, n = selected
+        if n < model.layers[li].out_features:
+            fig.add_trace(
+                go.Scatter(
+                    x=[li + 1],
+                    y=[float(ys[li + 1][n])],
+                    mode="markers",
+                    marker={
+                        "size": 30,
+                        "color": "rgba(0,0,0,0)",
+                        "line": {"color": "#ff9800", "width": 4},
+                    },
+                    hoverinfo="skip",
+                    showlegend=False,
+                )
+            )
+    fig.update_layout(
+        height=max(320, 28 * max(widths) + 80),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={
+            "tickvals": list(range(len(widths))),
+            "ticktext": ["input", *names],
+            "showgrid": False,
+            "zeroline": False,
+        },
+        yaxis={"visible": False},
+        dragmode=False,
+    )
+    return fig
+
+
+def loss_figure(history: list[StepSummary]) -> go.Figure:
+    """Batch loss (thin) and whole-training-set loss (thick) per step."""
+    steps = [h.step for h in history]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=steps,
+            y=[h.batch_loss for h in history],
+            name="mini-batch (before update)",
+            line={"width": 1, "color": "#90a4ae"},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=steps,
+            y=[h.train_loss for h in history],
+            name="training set (after update)",
+            line={"width": 2.5, "color": "#e65100"},
+        )
+    )
+    fig.update_layout(
+        height=300,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title="step",
+        yaxis_title="loss",
+        legend={"orientation": "h", "y": 1.12},
+    )
+    return fig
+
+
+def _log_abs(values: np.ndarray) -> tuple[np.ndarray, float]:
+    """log10 |values| of the non-zero entries, and the fraction of (near) exact zeros."""
+    flat = np.abs(values.ravel())
+    nonzero = flat[flat > GRAD_FLOOR]
+    return np.log10(nonzero), 1.0 - nonzero.size / max(flat.size, 1)
+
+
+def layers_figure(record: StepRecord) -> go.Figure:
+    """Per-layer activation histograms (top) and log10 |gradient| histograms (bottom).
+
+    All layers share the x range of each row, so a distribution that collapses
+    (vanishing), spreads (exploding) or piles up at an asymptote (saturation) stands
+    out at a glance.
+    """
+    layers = record.layers
+    titles = []
+    for rec in layers:
+        parts = [rec.name]
+        if rec.stats.frac_saturated is not None:
+            parts.append(f"{rec.stats.frac_saturated:.0%} saturated")
+        if rec.name != "output":
+            parts.append(f"{rec.stats.frac_dead:.0%} dead")
+        titles.append("<br>".join(parts))
+    fig = make_subplots(
+        rows=2,
+        cols=len(layers),
+        subplot_titles=titles + [""] * len(layers),
+        vertical_spacing=0.18,
+        horizontal_spacing=0.03,
+    )
+    acts = np.concatenate([r.post.ravel() for r in layers])
+    lo, hi = float(np.nanmin(acts)), float(np.nanmax(acts))
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        lo, hi = lo - 1, lo + 1
+    logs = [_log_abs(r.grad_pre) for r in layers]
+    everything = np.concatenate([g for g, _ in logs]) if logs else np.array([])
+    glo, ghi = (
+        (float(everything.min()), float(everything.max())) if everything.size else (-12.0, 0.0)
+    )
+    if ghi <= glo:
+        glo, ghi = glo - 1, glo + 1
+    for col, (rec, (log_grad, zero_frac)) in enumerate(zip(layers, logs, strict=True), start=1):
+        counts, edges = np.histogram(rec.post.ravel(), bins=40, range=(lo, hi))
+        fig.add_trace(
+            go.Bar(
+                x=(edges[:-1] + edges[1:]) / 2,
+                y=counts,
+                marker_color="#5c6bc0",
+                showlegend=False,
+                hovertemplate="activation %{x:.3g}: %{y}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        counts, edges = np.histogram(log_grad, bins=40, range=(glo, ghi))
+        fig.add_trace(
+            go.Bar(
+                x=(edges[:-1] + edges[1:]) / 2,
+                y=counts,
+                marker_color="#26a69a",
+                showlegend=False,
+                hovertemplate="log10|grad| %{x:.2f}: %{y}<extra></extra>",
+            ),
+            row=2,
+            col=col,
+        )
+        fig.update_xaxes(range=[lo, hi], row=1, col=col)
+        fig.update_xaxes(
+            range=[glo, ghi],
+            row=2,
+            col=col,
+            title_text=f"{zero_frac:.0%} exactly 0" if zero_frac else None,
+        )
+        fig.update_yaxes(showticklabels=False, row=1, col=col)
+        fig.update_yaxes(showticklabels=False, row=2, col=col)
+    fig.update_yaxes(title_text="activations", row=1, col=1)
+    fig.update_yaxes(title_text="log10 |dL/d pre|", row=2, col=1)
+    fig.update_layout(
+        height=460, bargap=0, margin={"l": 10, "r": 10, "t": 60, "b": 10}, font={"size": 11}
+    )
+    return fig
+
+
+def gradient_history_figure(history: list[StepSummary], names: list[str]) -> go.Figure:
+    """RMS of the gradient arriving at each layer, per step (log scale)."""
+    fig = go.Figure()
+    steps = [h.step for h in history]
+    for i, name in enumerate(names):
+        values = [max(h.layers[i].grad_rms, GRAD_FLOOR) for h in history]
+        fig.add_trace(go.Scatter(x=steps, y=values, name=name, mode="lines"))
+    fig.update_layout(
+        height=300,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title="step",
+        yaxis={"type": "log", "title": "RMS dL/d pre"},
+        legend={"orientation": "h", "y": 1.12},
+    )
+    return fig
+
+
+def neuron_figure(record: StepRecord, layer: int, neuron: int) -> go.Figure:
+    """One neuron on the batch: its input before and after the activation, its gradient."""
+    rec = record.layers[layer]
+    panels = [
+        ("input before activation (pre)", rec.pre[:, neuron], "#5c6bc0"),
+        ("after activation (post)", rec.post[:, neuron], "#8e24aa"),
+        ("gradient arriving, dL/d pre", rec.grad_pre[:, neuron], "#26a69a"),
+        ("dL/d post", rec.grad_post[:, neuron], "#9ccc65"),
+    ]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels])
+    for col, (_title, values, colour) in enumerate(panels, start=1):
+        fig.add_trace(
+            go.Histogram(x=values, nbinsx=30, marker_color=colour, showlegend=False),
+            row=1,
+            col=col,
+        )
+    fig.update_layout(
+        height=260, bargap=0.02, margin={"l": 10, "r": 10, "t": 40, "b": 10}, font={"size": 11}
+    )
+    return fig
+
+
+def surface_figure(surface: DecisionSurface, x: np.ndarray, y: np.ndarray) -> go.Figure:
+    """P(class 1) as a heat map with the training points on top."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Heatmap(
+            x=surface.xs,
+            y=surface.ys,
+            z=surface.probability,
+            zmin=0,
+            zmax=1,
+            colorscale="RdBu_r",
+            opacity=0.75,
+            colorbar={"title": "P(class 1)", "thickness": 10},
+            hovertemplate="(%{x:.2f}, %{y:.2f}): %{z:.2f}<extra></extra>",
+        )
+    )
+    for label, colour in ((0, NEGATIVE), (1, POSITIVE)):
+        mask = y.ravel() == label
+        fig.add_trace(
+            go.Scatter(
+                x=x[mask, 0],
+                y=x[mask, 1],
+                mode="markers",
+                name=f"class {label}",
+                marker={"color": colour, "size": 5, "line": {"color": "white", "width": 0.5}},
+            )
+        )
+    fig.update_layout(
+        height=360,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        yaxis={"scaleanchor": "x"},
+        legend={"orientation": "h", "y": 1.1},
+    )
+    return fig
+
+
+def fit_figure(prediction: np.ndarray, target: np.ndarray) -> go.Figure:
+    """Regression: prediction against target for the first output, with the y = x line."""
+    lo = float(min(prediction.min(), target.min()))
+    hi = float(max(prediction.max(), target.max()))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="perfect", line={"dash": "dot"})
+    )
+    fig.add_trace(
+        go.Scatter(x=target, y=prediction, mode="markers", name="examples", marker={"size": 4})
+    )
+    fig.update_layout(
+        height=360,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title="target y1",
+        yaxis_title="prediction",
+        legend={"orientation": "h", "y": 1.1},
+    )
+    return fig
+
+
+def layer_table(record: StepRecord) -> pd.DataFrame:
+    """Per-layer statistics of the latest batch, one row per layer."""
+    rows = []
+    for rec in record.layers:
+        s = rec.stats
+        rows.append(
+            {
+                "layer": rec.name,
+                "activation mean": s.act_mean,
+                "activation std": s.act_std,
+                "% saturated": None if s.frac_saturated is None else 100 * s.frac_saturated,
+                "% dead units": 100 * s.frac_dead,
+                "gradient RMS": s.grad_rms,
+                "max |gradient|": s.grad_abs_max,
+                "weight RMS": s.weight_rms,
+                "weight-gradient RMS": s.weight_grad_rms,
+            }
+        )
+    return pd.DataFrame(rows)
