@@ -84,12 +84,20 @@ def load_image(data: bytes, max_side: int = MAX_SIDE) -> LoadedImage:
         )
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # PIL warns between ~89 and ~179 megapixels; opening only reads the header, and
+            # the size checks below decide (a large JPEG is decoded at reduced scale).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+    except UnidentifiedImageError:
         raise ImageLoadError(
             "This file is not an image we can read. Please upload a JPEG, PNG, WebP, BMP, "
             "TIFF or GIF file."
+        ) from None
+    except Image.DecompressionBombError:
+        raise ImageLoadError(
+            f"This image has too many pixels to decode safely (its header says more than "
+            f"{2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} megapixels); the limit is "
+            f"{MAX_MEGAPIXELS} megapixels. Please downscale it first."
         ) from None
     except Exception as err:  # noqa: BLE001 - PIL raises many types on corrupt headers
         raise ImageLoadError(f"This image could not be opened ({err}).") from None

@@ -47,20 +47,19 @@ recording never changes what the network learns (tested against a bare training 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
+from core.single_thread import run_single_threaded
+
 Task = Literal["regression", "classification"]
-T = TypeVar("T")
 
 # An output counts as saturated when it is this close to one of the activation's
 # horizontal asymptotes (0 or 1 for sigmoid, -1 or 1 for tanh, -1 for ELU).
@@ -684,53 +683,6 @@ def _activation_derivative(act: nn.Module, pre: torch.Tensor) -> torch.Tensor:
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
-
-
-# ------------------------------------------------------------- single-threaded worker
-
-_WORKER_LOCK = threading.Lock()
-_worker: ThreadPoolExecutor | None = None
-_worker_ident: int | None = None
-
-
-def _start_worker() -> None:
-    global _worker_ident
-    torch.get_num_threads()  # let torch initialise this thread's settings first...
-    torch.set_num_threads(1)  # ...then make them single-threaded
-    _worker_ident = threading.get_ident()
-
-
-def run_single_threaded(fn: Callable[..., T], *args: object) -> T:
-    """Run ``fn(*args)`` on the playground's own thread, where torch uses one CPU thread.
-
-    Why: a training step on these tiny networks is dozens of very small tensor
-    operations. With torch's default intra-op threads, every one of them waits for a
-    second OpenMP/MKL thread; on a busy 2-core machine that made a 10-16-16-1 step take
-    3-5 ms typically and 36-150 ms at the 90th percentile, against 1.0-1.1 ms on one
-    thread (bench/playground.py). ``torch.set_num_threads`` sets OpenMP's and MKL's
-    per-thread settings but also a process-wide default that threads read when they
-    first use torch; the worker sets 1 for itself and the calling thread immediately
-    puts the default back, so no other thread (and no other page) is affected.
-    Calls made from the worker itself run directly.
-
-    Args:
-        fn: The function to run.
-        *args: Its arguments.
-
-    Returns:
-        What ``fn`` returns (its exceptions are raised here).
-    """
-    global _worker
-    if threading.get_ident() == _worker_ident:
-        return fn(*args)
-    with _WORKER_LOCK:
-        if _worker is None:
-            default = torch.get_num_threads()
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="playground")
-            pool.submit(_start_worker).result()
-            torch.set_num_threads(default)
-            _worker = pool
-    return _worker.submit(fn, *args).result()
 
 
 # ------------------------------------------------------------------------- trainer

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 import pytest
@@ -28,7 +27,6 @@ from core.playground import (
     make_dataset,
     neuron_weights,
     parse_hidden,
-    run_single_threaded,
     set_neuron_weights,
     what_to_try,
 )
@@ -426,20 +424,6 @@ def test_build_trainer_fits_dataset_shapes():
     assert trainer.spec.widths == (2, 1)
     with pytest.raises(ValueError, match="inputs"):
         Trainer(NetSpec(3, (2,), 1), make_dataset("blobs", 10))
-
-
-def test_worker_is_single_threaded_and_leaves_other_threads_alone():
-    default = torch.get_num_threads()
-    assert run_single_threaded(torch.get_num_threads) == 1
-    assert torch.get_num_threads() == default
-    seen: list[int] = []
-    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
-    thread.start()
-    thread.join()
-    assert seen == [default]  # a thread started afterwards gets the process default
-    assert run_single_threaded(run_single_threaded, torch.get_num_threads) == 1  # nested
-    with pytest.raises(ZeroDivisionError):
-        run_single_threaded(lambda: 1 / 0)
 
 
 def test_run_stops_when_time_is_up():

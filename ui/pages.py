@@ -43,12 +43,28 @@ HOME = PageInfo(
 PAGES: list[PageInfo] = [
     HOME,
     PageInfo(
+        path="views/explain.py",
+        title="Explain an image",
+        icon=":material/image_search:",
+        section="Explain",
+        summary="Upload a photo and compare eleven explanations side by side: saliency, "
+        "guided backprop, Grad-CAM(++), Integrated Gradients, SmoothGrad, occlusion, LIME, LRP.",
+    ),
+    PageInfo(
         path="views/playground.py",
         title="Perceptron playground",
         icon=":material/hub:",
         section="Explore",
         summary="Train a small network live: weight initialisations, activations, "
         "saturation, dead units and vanishing or exploding gradients you can see.",
+    ),
+    PageInfo(
+        path="views/digits.py",
+        title="Digits lab",
+        icon=":material/draw:",
+        section="Explore",
+        summary="Draw a digit and watch a small CNN read it: activations, decisive neurons, "
+        "heatmaps, adversarial examples, class prototypes, a seven-segment test, live training.",
     ),
     PageInfo(
         path="views/inside.py",

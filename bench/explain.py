@@ -1,0 +1,300 @@
+"""Benchmark: the attribution engine against the reference libraries, side by side.
+
+Issue 4 targets, on the 2-core CPU, EfficientNet-Lite0, one 224 x 224 photo:
+
+- total time ours / references <= 0.5, with equal maps (r >= 0.99 for deterministic
+  methods), over saliency, guided backprop, Grad-CAM, Grad-CAM++, IG (50 steps),
+  SmoothGrad (25), occlusion (patch 32, stride 16) and LIME (1000 samples);
+- time to the first map after upload <= 0.3 s;
+- the page's default panel complete in <= 5 s.
+
+References, in the same process and with the same settings (method parameters, model,
+input, target, thread count), each called the way its documentation shows:
+
+- Captum ``Saliency``, ``IntegratedGradients`` (``n_steps=50``, Gauss-Legendre, one
+  batch), ``NoiseTunnel(Saliency)`` (25 samples, one batch), ``Occlusion``
+  (``perturbations_per_eval`` at its default of 1, and tuned to 32: both are printed,
+  the ratio uses the tuned one) and ``GuidedBackprop`` (run on a copy whose ReLU6
+  modules are ReLU + clamp: on the model as is, Captum silently returns the plain
+  gradient, see the "as is" line);
+- pytorch-grad-cam ``GradCAM`` and ``GradCAMPlusPlus`` (input requiring grad, since the
+  model's parameters are frozen); Captum ``LayerGradCam`` printed too;
+- lime ``LimeImageExplainer.explain_instance`` with the same superpixels (SLIC, 50),
+  1,000 samples, its default batch of 10, the same seed, and a classifier function
+  that runs the model under ``torch.no_grad``.
+
+Ours runs each method on a fresh ``Attributor`` (nothing shared between methods), after
+one warm-up call of both sides; times are the best of ``--repeats``.
+
+Run: ``python bench/explain.py [--repeats 3] [--threads N] [--image sample_images/cat.jpg]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from captum.attr import (  # noqa: E402
+    GuidedBackprop,
+    IntegratedGradients,
+    LayerAttribution,
+    LayerGradCam,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
+)
+from lime.lime_image import LimeImageExplainer  # noqa: E402
+from pytorch_grad_cam import GradCAM, GradCAMPlusPlus  # noqa: E402
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
+
+from core.attribution import (  # noqa: E402
+    DEFAULT_METHODS,
+    METHODS,
+    Attributor,
+    attributor_for,
+    context_for,
+    run_method,
+)
+from core.attribution.perturbation import image_pixels, superpixels  # noqa: E402
+from core.display import render  # noqa: E402
+from core.images import load_image  # noqa: E402
+from core.models import classify, load_model  # noqa: E402
+
+SETTINGS: dict[str, dict[str, Any]] = {
+    "saliency": {},
+    "guided_backprop": {},
+    "gradcam": {},
+    "gradcam++": {},
+    "integrated_gradients": {"steps": 50, "baseline": "black"},
+    "smoothgrad": {"samples": 25, "noise": 0.15, "seed": 0},
+    "occlusion": {"patch": 32, "stride": 16, "fill": "mean"},
+    "lime": {"samples": 1000, "superpixels": 50, "features": 300, "seed": 0},
+}
+DETERMINISTIC = {
+    "saliency",
+    "guided_backprop",
+    "gradcam",
+    "gradcam++",
+    "integrated_gradients",
+    "occlusion",
+}
+
+
+def best_time(function: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
+    """(best seconds, all seconds, last result) after one warm-up call."""
+    result = function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return min(times), times, result
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+def relu6_as_relu_then_clamp(net: nn.Module) -> nn.Module:
+    """A copy whose ReLU6 modules are ReLU + Hardtanh(0, 6): Captum's ReLU hooks see them."""
+    fixed = copy.deepcopy(net)
+
+    def swap(module: nn.Module) -> None:
+        for name, child in module.named_children():
+            if isinstance(child, nn.ReLU6):
+                setattr(module, name, nn.Sequential(nn.ReLU(), nn.Hardtanh(0.0, 6.0)))
+            else:
+                swap(child)
+
+    swap(fixed)
+    return fixed
+
+
+def references(
+    model: Any, x: torch.Tensor, target: int, pixels: np.ndarray
+) -> dict[str, Callable[[], np.ndarray]]:
+    """Reference implementations, each returning an (H, W) map reduced like ours."""
+    net = model.net
+    layer = model.module(model.target_layer)
+    size = tuple(x.shape[2:])
+    black = context_for(model).to_input(torch.zeros_like(x))
+    fixed = relu6_as_relu_then_clamp(net)
+    targets = [ClassifierOutputTarget(target)]
+    segments = superpixels(pixels, SETTINGS["lime"]["superpixels"])
+    mean = torch.tensor(model.mean).view(1, 3, 1, 1)
+    std = torch.tensor(model.std).view(1, 3, 1, 1)
+
+    def lime_classifier(images: np.ndarray) -> np.ndarray:  # (b, H, W, 3) uint8
+        batch = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+        with torch.no_grad():
+            return net((batch - mean) / std).numpy()
+
+    def lime() -> np.ndarray:
+        with contextlib.redirect_stderr(io.StringIO()):  # lime's tqdm bar
+            explanation = _lime_explain()
+        weights = dict(explanation.local_exp[target])
+        return np.vectorize(weights.get)(segments).astype(np.float32)
+
+    def _lime_explain() -> Any:
+        return LimeImageExplainer(random_state=0).explain_instance(
+            pixels,
+            lime_classifier,
+            labels=(target,),
+            top_labels=None,
+            num_samples=SETTINGS["lime"]["samples"],
+            segmentation_fn=lambda _: segments,
+            random_seed=0,
+        )
+
+    def pgc(cam_class: Any) -> Callable[[], np.ndarray]:
+        def run() -> np.ndarray:
+            with cam_class(net, [layer]) as cam:
+                return cam(x.clone().requires_grad_(True), targets=targets)[0]
+
+        return run
+
+    def occlusion(per_eval: int) -> Callable[[], np.ndarray]:
+        def run() -> np.ndarray:
+            attributions = Occlusion(net).attribute(
+                x.clone(),
+                sliding_window_shapes=(3, 32, 32),
+                strides=(3, 16, 16),
+                baselines=0.0,
+                target=target,
+                perturbations_per_eval=per_eval,
+            )
+            return attributions.mean(1)[0].numpy()
+
+        return run
+
+    def layer_gradcam() -> np.ndarray:
+        cam = LayerGradCam(net, layer).attribute(x.clone(), target=target)
+        return LayerAttribution.interpolate(cam, size, "bilinear")[0, 0].detach().numpy()
+
+    sigma = SETTINGS["smoothgrad"]["noise"] * float(x.max() - x.min())
+    return {
+        "saliency": lambda: Saliency(net).attribute(x.clone(), target=target).amax(1)[0].numpy(),
+        "guided_backprop": lambda: GuidedBackprop(fixed).attribute(x.clone(), target=target)
+        .abs().amax(1)[0].numpy(),
+        "guided_backprop (Captum as is)": lambda: GuidedBackprop(net)
+        .attribute(x.clone(), target=target).abs().amax(1)[0].numpy(),
+        "gradcam": pgc(GradCAM),
+        "gradcam (Captum LayerGradCam)": layer_gradcam,
+        "gradcam++": pgc(GradCAMPlusPlus),
+        "integrated_gradients": lambda: IntegratedGradients(net).attribute(
+            x.clone(), baselines=black, target=target, n_steps=50
+        ).sum(1)[0].detach().numpy(),
+        "smoothgrad": lambda: NoiseTunnel(Saliency(net)).attribute(
+            x.clone(), nt_type="smoothgrad", nt_samples=25, stdevs=sigma, target=target
+        ).amax(1)[0].numpy(),
+        "occlusion (Captum default, 1 per eval)": occlusion(1),
+        "occlusion": occlusion(32),
+        "lime": lime,
+    }  # fmt: skip
+
+
+def page_timings(model: Any, data: bytes, repeats: int) -> tuple[float, float]:
+    """(time to first map, default panel) from the uploaded bytes, as the page does it:
+    decode, top-5, then Grad-CAM (the cheapest) rendered as an overlay; the panel adds
+    the other default methods on the same Attributor, each rendered."""
+
+    def first() -> None:
+        image = load_image(data).image
+        predictions = classify(model, image, 5)
+        run = attributor_for(model, image)
+        heat = run_method(run, "gradcam", predictions[0].index)
+        render(model.crop(image), heat, False).save(io.BytesIO(), format="PNG")
+
+    def panel() -> None:
+        image = load_image(data).image
+        predictions = classify(model, image, 5)
+        run = attributor_for(model, image)
+        crop = model.crop(image)
+        for name in DEFAULT_METHODS:
+            heat = run_method(run, name, predictions[0].index)
+            render(crop, heat, METHODS[name].signed).save(io.BytesIO(), format="PNG")
+
+    return best_time(first, repeats)[0], best_time(panel, max(1, repeats // 2))[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--image", default=str(REPO / "sample_images" / "cat.jpg"))
+    parser.add_argument("--only", nargs="*", default=None, help="methods to run")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, repeats {args.repeats}")
+
+    model = load_model("efficientnet_lite0")
+    data = Path(args.image).read_bytes()
+    image = load_image(data).image
+    x = model.preprocess(image)
+    target = classify(model, image, 1)[0].index
+    print(f"image {Path(args.image).name}, target {target} ({model.labels[target]})\n")
+    pixels = image_pixels(Attributor(model.net, x, context_for(model)))
+    refs = references(model, x, target, pixels)
+
+    rows = []
+    header = f"{'method':40s} {'ours s':>8s} {'ref s':>8s} {'ratio':>6s} {'r':>7s}  reference"
+    print(header)
+    print("-" * len(header))
+    total_ours = total_ref = 0.0
+    for name, params in SETTINGS.items():
+        if args.only and name not in args.only:
+            continue
+
+        def ours(name: str = name, params: dict[str, Any] = params) -> np.ndarray:
+            return run_method(Attributor(model.net, x, context_for(model)), name, target, **params)
+
+        ours_s, ours_all, our_map = best_time(ours, args.repeats)
+        variants = [key for key in refs if key == name or key.startswith(name + " (")]
+        for key in sorted(variants, key=lambda k: k != name):
+            ref_s, _, ref_map = best_time(refs[key], args.repeats)
+            r = correlation(our_map, ref_map)
+            headline = key == name
+            if headline:
+                total_ours += ours_s
+                total_ref += ref_s
+            label = name if headline else f"  vs {key}"
+            spread = f"(ours {min(ours_all):.2f}-{max(ours_all):.2f})" if headline else ""
+            rows.append((label, ours_s, ref_s, r))
+            print(
+                f"{label:40s} {ours_s:8.3f} {ref_s:8.3f} {ours_s / ref_s:6.2f} {r:7.4f}  {spread}"
+            )
+    print("-" * len(header))
+    if total_ref:
+        ratio = total_ours / total_ref
+        print(f"{'TOTAL (headline rows)':40s} {total_ours:8.3f} {total_ref:8.3f} {ratio:6.2f}")
+    deterministic = [r for (label, _, _, r) in rows if label in DETERMINISTIC]
+    if deterministic:
+        print(f"min r over deterministic methods: {min(deterministic):.4f}")
+
+    first, panel = page_timings(model, data, args.repeats)
+    print(f"\ntime to first map after upload (decode, top-5, Grad-CAM, overlay PNG): {first:.3f} s")
+    print(f"default panel ({', '.join(DEFAULT_METHODS)}): {panel:.3f} s")
+    print(
+        f"(per-repeat spread is printed next to each of our rows; median of ours above: "
+        f"{statistics.median([row[1] for row in rows]):.3f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

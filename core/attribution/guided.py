@@ -1,0 +1,128 @@
+"""Guided backpropagation and DeconvNet: the gradient with the ReLUs' backward rewritten.
+
+Our own code, not Captum's ``GuidedBackprop``/``Deconvolution``: those hook ``nn.ReLU``
+modules only, so on ``nn.ReLU6`` (our default EfficientNet-Lite0) or functional
+activations they silently return the plain gradient. Here every ReLU-type call of the
+forward pass is caught by :class:`core.attribution.ops.Interceptor` (module or
+functional, reused modules and in-place variants included), and any operation without a
+known rule (SiLU, sigmoid gates, ...) makes the method say it does not apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.attribution.base import (
+    Attributor,
+    Method,
+    MethodNotApplicable,
+    Progress,
+    fast_layout,
+    max_abs_over_channels,
+)
+from core.attribution.ops import Interceptor, rectifier_rule
+
+
+def check_same_logits(run: Attributor, out: torch.Tensor, what: str) -> None:
+    """The rewritten forward pass must compute what the network computes.
+
+    A consistency check against the plain logits, done when they are already known
+    (``target=None`` computed them; no extra forward pass is spent otherwise): the
+    rewritten operations compute the same values by construction (tested), so this
+    only guards against code the interception cannot follow. Raises instead of
+    returning a wrong map.
+    """
+    if ("logits",) not in run._shared:
+        return
+    expected = run.logits()
+    got = out.detach()[0].to(expected)
+    tolerance = 1e-3 * max(1.0, float(expected.abs().max()))
+    if got.shape != expected.shape or float((got - expected).abs().max()) > tolerance:
+        raise MethodNotApplicable(
+            f"{what}: the network's forward pass does not give the same output when its "
+            "activations are rewritten, so this model is not supported"
+        )
+
+
+def modified_gradient(run: Attributor, target: int, backward: str, what: str) -> torch.Tensor:
+    """d logit / d input with every ReLU-type backward replaced (shared between methods).
+
+    Args:
+        run: Network and input.
+        target: Class index.
+        backward: ``"guided"`` or ``"deconvnet"``.
+        what: Method title for messages.
+
+    Returns:
+        ``(1, C, H, W)``.
+    """
+
+    def compute() -> torch.Tensor:
+        with torch.inference_mode(False), torch.enable_grad():
+            x = fast_layout(run.x.clone()).requires_grad_(True)
+            with Interceptor(what, {"rectifier": rectifier_rule(backward)}):
+                out = run.net(x)  # (1, K)
+            run.check_output(out, 1, target)
+            check_same_logits(run, out, what)
+            (grad,) = torch.autograd.grad(out[0, target], x)
+        return grad.detach().contiguous()
+
+    return run.shared(("modified_gradient", backward, target), compute)
+
+
+class GuidedBackprop(Method):
+    """Gradient where each ReLU passes back only positive signal, and only where it was
+    active in the forward pass: sharp, image-like maps of the evidence.
+
+    Springenberg et al. 2015, https://arxiv.org/abs/1412.6806
+    """
+
+    name = "guided_backprop"
+    title = "Guided backprop"
+    summary = "Gradient with negative signals stopped at every ReLU: sharp edges of the evidence."
+    paper = "https://arxiv.org/abs/1412.6806"
+    signed = False
+
+    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
+        return 1, 1
+
+    def compute(
+        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+    ) -> np.ndarray:
+        return guided_map(run, target)
+
+
+def guided_map(run: Attributor, target: int) -> np.ndarray:
+    """Guided backprop ``(H, W)`` map (max |.| over channels), shared with guided Grad-CAM."""
+    return run.shared(
+        ("guided_map", target),
+        lambda: max_abs_over_channels(
+            modified_gradient(run, target, "guided", GuidedBackprop.title)
+        ),
+    )
+
+
+class DeconvNet(Method):
+    """Backward pass that rectifies the signal at each ReLU regardless of the forward
+    pass (a "deconvolution" of the class score).
+
+    Zeiler & Fergus 2014, https://arxiv.org/abs/1311.2901
+    """
+
+    name = "deconvnet"
+    title = "DeconvNet"
+    summary = "Class signal projected back with ReLUs applied on the way down."
+    paper = "https://arxiv.org/abs/1311.2901"
+    signed = False
+
+    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
+        return 1, 1
+
+    def compute(
+        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+    ) -> np.ndarray:
+        return max_abs_over_channels(modified_gradient(run, target, "deconvnet", self.title))

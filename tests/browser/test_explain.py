@@ -1,0 +1,62 @@
+"""Real browser: upload photos to "Explain an image" and get maps, or a clear message."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.browser.helpers import SCRIPT_TIMEOUT_MS, assert_no_error, open_page, wait_for_app
+
+
+def _png_with_transparency() -> bytes:
+    rng = np.random.default_rng(0)
+    rgba = (rng.random((300, 400, 4)) * 255).astype(np.uint8)
+    rgba[..., 3] = 255
+    rgba[:50, :, 3] = 0  # a transparent band
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _truncated_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 120, 200)).save(buffer, format="JPEG")
+    data = buffer.getvalue()
+    return data[: len(data) // 2]
+
+
+def _upload(page, name: str, mime: str, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_role("radio", name="Upload", exact=True).click()
+    wait_for_app(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": name, "mimeType": mime, "buffer": data}]
+    )
+    wait_for_app(page)
+
+
+@pytest.mark.browser
+def test_uploaded_photo_gets_its_maps(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    open_page(page, app_url, "/explain")
+    _upload(page, "transparent.png", "image/png", _png_with_transparency())
+    assert_no_error(page)
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_text("maps ready.").wait_for(timeout=SCRIPT_TIMEOUT_MS)
+    assert "transparent.png, as EfficientNet-Lite0" in main.inner_text()
+    assert "Converted from RGB with transparency" in main.inner_text()
+    captions = main.locator('[data-testid="stImageCaption"]').all_inner_texts()
+    tiles = [c for c in captions if " · " in c]
+    assert len(tiles) >= 5 and any(c.startswith("Grad-CAM · ") for c in tiles)
+    assert all(c.endswith(("(just now)", "(cached)")) for c in tiles)
+
+
+@pytest.mark.browser
+def test_truncated_upload_gets_a_message_not_a_traceback(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    open_page(page, app_url, "/explain")
+    _upload(page, "broken.jpg", "image/jpeg", _truncated_jpeg())
+    assert page.locator('[data-testid="stException"]').count() == 0
+    error = page.locator('[data-testid="stAlertContentError"]')
+    assert "truncated" in error.inner_text()
+    assert page.locator('[data-testid="stImageCaption"]').count() == 0

@@ -1,0 +1,228 @@
+"""The engine's contract: registry, parameters, targets, image-level API, hooks, threads."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from core.attribution import (
+    DEFAULT_METHODS,
+    METHODS,
+    AttributionContext,
+    Attributor,
+    MethodNotApplicable,
+    Param,
+    attribute,
+    attributor_for,
+    by_cost,
+    context_for,
+    explain,
+    feature_map_layers,
+    run_method,
+)
+from core.hooks import count_hooks
+from core.models import ImageModel, load_model
+from core.samples import sample_path
+from tests.explain_nets import DigitsNet, digit_input
+
+REQUIRED = {
+    "saliency", "deconvnet", "guided_backprop", "gradcam", "gradcam++", "guided_gradcam",
+    "integrated_gradients", "smoothgrad", "occlusion", "lime", "lrp",
+}  # fmt: skip
+
+# Cheap settings for every method (tests only).
+CHEAP = {
+    "integrated_gradients": {"steps": 4},
+    "smoothgrad": {"samples": 2},
+    "occlusion": {"patch": 64, "stride": 64},
+    "lime": {"samples": 50, "superpixels": 10},
+}
+
+
+@pytest.fixture(scope="module")
+def model() -> ImageModel:
+    return load_model("efficientnet_lite0")
+
+
+@pytest.fixture(scope="module")
+def cat() -> Image.Image:
+    return Image.open(sample_path("cat.jpg"))
+
+
+def test_registry_declares_everything_the_page_needs() -> None:
+    assert set(METHODS) >= REQUIRED
+    assert set(DEFAULT_METHODS) <= set(METHODS)
+    for name, method in METHODS.items():
+        assert method.name == name and method.title and method.summary
+        assert method.paper.startswith("https://")
+        assert isinstance(method.signed, bool) and isinstance(method.stochastic, bool)
+        for param in method.params:
+            assert isinstance(param, Param) and param.help
+            assert param.validate(param.default) == param.default
+        if method.stochastic:
+            assert "seed" in method.defaults()
+        forwards, backwards = method.cost(method.defaults(), (224, 224))
+        assert forwards >= 1 and backwards >= 0
+    assert METHODS["integrated_gradients"].signed and METHODS["lrp"].signed
+    assert not METHODS["saliency"].signed and METHODS["lime"].stochastic
+    assert METHODS["occlusion"].cost({"patch": 32, "stride": 16, "fill": "mean"}, (224, 224)) == (
+        170,
+        0,
+    )
+    assert [p.unit for p in METHODS["occlusion"].params[:2]] == ["input pixels"] * 2
+
+
+def test_cheap_methods_are_ordered_first() -> None:
+    order = [name for name, _ in by_cost({name: {} for name in METHODS}, (224, 224))]
+    assert order.index("gradcam") < order.index("integrated_gradients") < order.index("lime")
+    assert order[-1] == "lime"
+
+
+def test_bad_parameters_and_targets_get_clear_errors() -> None:
+    net, x = DigitsNet(), digit_input()
+    with pytest.raises(TypeError, match="no parameter"):
+        attribute(net, x, "gradcam", 0, steps=3)
+    with pytest.raises(ValueError, match="between"):
+        attribute(net, x, "integrated_gradients", 0, steps=0)
+    with pytest.raises(ValueError, match="one of"):
+        attribute(net, x, "lrp", 0, rule="gamma")
+    with pytest.raises(ValueError, match="whole number"):
+        attribute(net, x, "occlusion", 0, patch=2.5)
+    with pytest.raises(ValueError, match="out of range"):
+        attribute(net, x, "saliency", 10)
+    with pytest.raises(ValueError, match="unknown method"):
+        attribute(net, x, "shap", 0)
+    with pytest.raises(ValueError, match=r"\(1, C, H, W\)"):
+        attribute(net, x[0], "saliency", 0)
+    with pytest.raises(ValueError, match="no layer called"):
+        attribute(net, x, "gradcam", 0, layer="nope")
+    training = DigitsNet().train()
+    with pytest.raises(ValueError, match="training mode"):
+        attribute(training, x, "saliency", 0)
+
+
+def test_target_none_means_top1_and_maps_are_float_at_input_size() -> None:
+    net, x = DigitsNet(), digit_input()
+    top1 = int(net(x).argmax())
+    for name in ("saliency", "gradcam", "lrp"):
+        default = attribute(net, x, name)
+        np.testing.assert_array_equal(default, attribute(net, x, name, top1))
+        assert default.shape == (28, 28) and default.dtype == np.float32
+
+
+def test_explain_is_preprocess_plus_attribute(model: ImageModel, cat: Image.Image) -> None:
+    heat = explain(model, cat, "gradcam", 285)
+    assert heat.shape == model.input_size
+    same = attribute(model.net, model.preprocess(cat), "gradcam", 285, context=context_for(model))
+    np.testing.assert_array_equal(heat, same)
+    # CAM's default layer is the model's target_layer ("head"), the last feature map.
+    layers = feature_map_layers(model.net, model.preprocess(cat))
+    assert layers[-1][0] == model.target_layer == "head"
+    assert layers[-1][1] == (1, 1280, 7, 7)
+    earlier = explain(model, cat, "gradcam", 285, layer="blocks.10")
+    assert not np.allclose(earlier, heat)
+
+
+def test_no_hook_is_left_after_any_method_or_error(model: ImageModel, cat: Image.Image) -> None:
+    before = count_hooks(model.net)
+    run = attributor_for(model, cat)
+    for name in METHODS:
+        run_method(run, name, 285, **CHEAP.get(name, {}))
+        assert count_hooks(model.net) == before, name
+    # Errors raised inside the forward pass (in a hook, in the interception mode).
+    with pytest.raises(MethodNotApplicable, match="not a \\(1, C, h, w\\) feature map"):
+        run_method(run, "gradcam", 285, layer="classifier")
+    assert count_hooks(model.net) == before
+    silu = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)
+    )
+    for name in ("guided_backprop", "lrp"):
+        with pytest.raises(MethodNotApplicable):
+            attribute(silu.eval(), torch.rand(1, 3, 8, 8), name, 0)
+    assert torch._C._len_torch_function_stack() == 0  # no interception mode left active
+    assert count_hooks(model.net) == before
+
+
+def test_two_threads_get_exactly_the_single_thread_answers(
+    model: ImageModel, cat: Image.Image
+) -> None:
+    """Pairs of different methods run at the same moment on the shared model."""
+    pairs = [
+        ("gradcam", "guided_backprop"),
+        ("lrp", "saliency"),
+        ("deconvnet", "gradcam++"),
+        ("lime", "smoothgrad"),
+        ("occlusion", "integrated_gradients"),
+    ]
+    x = torch.nn.functional.interpolate(model.preprocess(cat), size=(128, 128), mode="bilinear")
+    context = context_for(model)
+
+    def compute(name: str) -> np.ndarray:
+        return run_method(Attributor(model.net, x, context), name, 285, **CHEAP.get(name, {}))
+
+    alone = {name: compute(name) for pair in pairs for name in pair}
+    for pair in pairs:
+        barrier = threading.Barrier(2, timeout=30)
+        results: dict[str, np.ndarray] = {}
+        errors: list[BaseException] = []
+
+        def work(name: str, results=results, errors=errors, barrier=barrier) -> None:
+            try:
+                barrier.wait()
+                results[name] = compute(name)
+            except BaseException as err:  # reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=work, args=(name,)) for name in pair]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        for name in pair:
+            np.testing.assert_array_equal(results[name], alone[name], err_msg=name)
+
+
+def test_work_is_shared_between_methods(model: ImageModel, cat: Image.Image) -> None:
+    run = attributor_for(model, cat)
+    run_method(run, "gradcam", 285)
+    run_method(run, "guided_backprop", 285)
+    calls = []
+    forward = model.net.forward
+
+    def counting_forward(x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return forward(x)
+
+    # Guided Grad-CAM and Grad-CAM++ reuse the CAM pass and guided map: no forward pass.
+    shadow = Attributor(model.net, run.x, run.context)
+    shadow._shared = run._shared
+    shadow.net = _Wrapper(counting_forward)
+    run_method(shadow, "guided_gradcam", 285)
+    run_method(shadow, "gradcam++", 285)
+    assert calls == []
+
+
+class _Wrapper(nn.Module):
+    def __init__(self, forward) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self._forward = forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward(x)
+
+
+def test_context_converts_between_pixels_and_input() -> None:
+    context = AttributionContext(mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.5))
+    pixels = torch.rand(1, 3, 5, 5)
+    torch.testing.assert_close(context.to_pixels(context.to_input(pixels)), pixels)
+    assert torch.allclose(
+        context.to_input(torch.zeros(1, 3, 1, 1)).flatten(), torch.tensor([-2.5, -1.6, -0.6])
+    )
+    plain = AttributionContext()
+    assert torch.equal(plain.to_input(pixels), pixels)

@@ -1,0 +1,140 @@
+"""AppTest of the Digits lab page: empty canvas, a held-out digit through every panel,
+the seven-segment toggles and the live-training controls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core import digits
+
+PAGE = str(Path(__file__).resolve().parent.parent / "views" / "digits.py")
+TIMEOUT = 120
+
+
+def start() -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def rerun_ok(app: AppTest) -> AppTest:
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+    return app
+
+
+def with_mnist_digit(index: int) -> AppTest:
+    app = start()
+    app.button_group(key="digits_source").set_value("MNIST digit").run()
+    app.number_input(key="digits_index").set_value(index).run()
+    return rerun_ok(app)
+
+
+def show_panel(app: AppTest, panel: str) -> AppTest:
+    app.button_group(key="digits_panel").set_value(panel).run()
+    return rerun_ok(app)
+
+
+def texts(app: AppTest) -> str:
+    return "\n".join(m.value for m in app.markdown)
+
+
+def test_empty_canvas_asks_for_a_drawing_and_guesses_nothing():
+    app = start()
+    assert any("Draw a digit" in info.value for info in app.info)
+    assert not app.metric  # no prediction for nothing
+    assert not app.get("plotly_chart")
+    # The panels that explain a drawing ask for one too.
+    for panel in ("Activations", "Heatmaps", "Adversarial"):
+        show_panel(app, panel)
+        assert any("draw a digit first" in info.value for info in app.info)
+
+
+def test_a_held_out_digit_is_classified_with_its_activations():
+    data = digits.mnist_subset()
+    index = 123
+    app = with_mnist_digit(index)
+    assert app.metric[0].value == str(data.test_labels[index])
+    assert "What the network sees" in app.get("image")[0].captions[0]
+    # Activations (default panel): 4 conv grids + the digit, and the dense layers' bars.
+    assert len(app.get("image")) == 5
+    assert len(app.get("plotly_chart")) == 3  # probabilities, fc1 units, logits
+    assert "Decisive channels" in "\n".join(c.value for c in app.caption)
+    app.selectbox(key="digits_activation_target").set_value(3).run()
+    rerun_ok(app)
+    assert "digit-3 logit" in "\n".join(c.value for c in app.caption)
+
+
+def test_heatmaps_panel_draws_three_maps():
+    app = show_panel(with_mnist_digit(7), "Heatmaps")
+    captions = [caption for image in app.get("image") for caption in image.captions]
+    assert captions[-3:] == ["Saliency", "Occlusion", "LRP alpha=2, beta=1"]
+    assert not app.warning, [w.value for w in app.warning]
+    app.selectbox(key="digits_heatmap_target").set_value(0).run()
+    app.slider(key="digits_occ_patch").set_value(4).run()
+    assert len(rerun_ok(app).get("image")) == 4  # the digit + three maps
+
+
+def test_adversarial_panel_fgsm_and_deepfool():
+    app = show_panel(with_mnist_digit(11), "Adversarial")
+    app.slider(key="digits_eps").set_value(0.0).run()
+    assert "**not fooled**" in texts(rerun_ok(app))
+    assert "L2 = 0.000, L-inf = 0.000" in texts(app)
+    app.button_group(key="digits_attack").set_value("DeepFool").run()
+    assert "**fooled**" in texts(rerun_ok(app))
+
+
+def test_prototypes_panel_shows_ten_images():
+    app = show_panel(start(), "Prototypes")
+    app.slider(key="digits_proto_steps").set_value(20).run()
+    captions = [caption for image in rerun_ok(app).get("image") for caption in image.captions]
+    assert [c.split(":")[0] for c in captions[-10:]] == [str(d) for d in range(10)]
+
+
+def test_seven_segment_toggles_classify_the_display():
+    app = show_panel(start(), "Seven segments")
+    table = digits.seven_segment_table(digits.digit_net())
+    for segment in "abcdefg":  # light "bc": the digit 1
+        app.toggle(key=f"digits_seg_{segment}").set_value(segment in "bc")
+    app.run()
+    row = table[0b0000110]
+    assert f"shows **the digit 1**. The network says **{row.predicted}**" in texts(rerun_ok(app))
+    assert "of the 10 proper digits it reads" in texts(app)
+    app.toggle(key="digits_seg_g").set_value(True).run()  # "bcg": no digit
+    assert "shows **no digit at all**" in texts(rerun_ok(app))
+    for segment in "bcg":
+        app.toggle(key=f"digits_seg_{segment}").set_value(False)
+    app.run()
+    assert any("nothing to classify" in info.value for info in rerun_ok(app).info)
+
+
+def test_training_controls_step_start_pause_reset():
+    app = show_panel(start(), "Kernels learning")
+    assert "**not started**, step 0" in texts(app)
+    app.button(key="digits_train_step").click().run()
+    assert "**paused**, step 10" in texts(rerun_ok(app))
+    app.button(key="digits_train_toggle").click().run()  # start: one tick runs at once
+    assert "**running**, step 20" in texts(rerun_ok(app))
+    assert app.button(key="digits_train_step").disabled
+    app.button(key="digits_train_toggle").click().run()  # pause
+    assert "**paused**" in texts(rerun_ok(app))
+    app.button(key="digits_train_reset").click().run()
+    assert "**not started**, step 0" in texts(rerun_ok(app))
+    assert len(app.get("plotly_chart")) == 2  # kernels and curves
+
+
+def test_channel_grid_layout_and_highlight():
+    import numpy as np
+
+    from ui.digits_plots import GRID, HIGHLIGHT, pixels, tile_channels
+
+    maps = np.arange(5 * 3 * 4, dtype=np.float32).reshape(5, 3, 4)
+    grid = tile_channels(maps, highlight=[1], columns=2, scale=2, frame=2)
+    assert grid.shape == (3 * (3 * 2 + 4), 2 * (4 * 2 + 4), 3)  # 3 rows x 2 columns of cells
+    assert (grid[0, 12] == HIGHLIGHT).all() and (grid[0, 0] == GRID).all()
+    # Cell (row 1, column 0) holds channel 2, enlarged, scaled to the layer's maximum.
+    inner = grid[10 + 2 : 20 - 2, 2 : 12 - 2, 0]
+    np.testing.assert_array_equal(inner, pixels(maps[2] / maps.max(), 2))
+    assert (grid[20:, 12:] == GRID).all()  # the empty sixth cell

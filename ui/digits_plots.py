@@ -1,0 +1,205 @@
+"""Pictures for the digits lab (rendering only; the numbers come from core.digits).
+
+Colour convention (as everywhere in the app): red = positive / for, blue = negative /
+against.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+from plotly.subplots import make_subplots
+
+from core.digit_trainer import TrainingRecord
+from core.display import render
+
+HIGHLIGHT = np.array([214, 39, 40], np.uint8)  # red frame around decisive channels
+GRID = np.array([60, 60, 60], np.uint8)
+DIVERGING = "RdBu_r"  # blue (negative) - white (0) - red (positive)
+
+
+def pixels(image: np.ndarray, scale: int = 1) -> np.ndarray:
+    """A grayscale image in [0, 1] as uint8, optionally enlarged with hard pixel edges.
+
+    The page shows small images enlarged by the browser with ``image-rendering:
+    pixelated`` (see ``ui.digits_panels.pixelated_images``), which is far cheaper than
+    encoding big PNGs on the server; ``scale`` > 1 enlarges here instead.
+
+    Args:
+        image: ``(H, W)`` float in [0, 1].
+        scale: Screen pixels per image pixel.
+
+    Returns:
+        ``(H * scale, W * scale)`` uint8.
+    """
+    grey = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    return grey.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def tile_channels(
+    maps: np.ndarray, highlight: list[int], columns: int = 8, scale: int = 1, frame: int = 1
+) -> np.ndarray:
+    """Feature maps side by side, grey levels scaled to the layer's maximum.
+
+    Args:
+        maps: ``(C, H, W)`` non-negative activations.
+        highlight: Channels to frame in red (the decisive ones).
+        columns: Maps per row.
+        scale: Image pixels per activation.
+        frame: Frame width around each map, in image pixels (red when highlighted).
+
+    Returns:
+        RGB uint8 image of the grid.
+    """
+    channels, height, width = maps.shape
+    rows = math.ceil(channels / columns)
+    peak = float(maps.max()) or 1.0
+    grey = np.round(np.clip(maps / peak, 0, 1) * 255).astype(np.uint8)  # (C, H, W)
+    big = grey.repeat(scale, axis=1).repeat(scale, axis=2)  # (C, H*s, W*s)
+    cell_h, cell_w = height * scale + 2 * frame, width * scale + 2 * frame
+    cells = np.empty((rows * columns, cell_h, cell_w, 3), np.uint8)
+    cells[:] = GRID
+    cells[[c for c in highlight if c < channels]] = HIGHLIGHT
+    cells[:channels, frame:-frame, frame:-frame] = big[..., None]
+    # (rows * columns, h, w, 3) -> (rows, h, columns, w, 3) -> (rows * h, columns * w, 3)
+    grid = cells.reshape(rows, columns, cell_h, cell_w, 3).transpose(0, 2, 1, 3, 4)
+    return grid.reshape(rows * cell_h, columns * cell_w, 3)
+
+
+def probability_figure(probs: np.ndarray, title: str = "", height: int = 260) -> go.Figure:
+    """The 10 class probabilities as bars, the top class in red."""
+    top = int(np.argmax(probs))
+    colours = ["#d62728" if d == top else "#9e9e9e" for d in range(len(probs))]
+    figure = go.Figure(
+        go.Bar(
+            x=[str(d) for d in range(len(probs))],
+            y=probs,
+            marker_color=colours,
+            text=[f"{p:.0%}" if p >= 0.01 else "" for p in probs],
+            textposition="outside",
+            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=title or None,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30 if title else 10, "b": 10},
+        yaxis={"range": [0, 1.15], "tickformat": ".0%"},
+        xaxis={"title": "digit", "type": "category"},
+    )
+    return figure
+
+
+def signed_figure(
+    image: np.ndarray, title: str, height: int = 230, limit: float | None = None
+) -> go.Figure:
+    """A signed map in diverging colours, symmetric around 0 (red > 0, blue < 0).
+
+    Args:
+        image: ``(H, W)``.
+        title: Figure title.
+        height: In pixels.
+        limit: Colour-scale half range (default: the largest absolute value).
+    """
+    limit = float(np.abs(image).max()) if limit is None else limit
+    figure = go.Figure(
+        go.Heatmap(
+            z=image[::-1],
+            colorscale=DIVERGING,
+            zmid=0,
+            zmin=-(limit or 1),
+            zmax=limit or 1,
+            hovertemplate="row %{customdata}<br>value %{z:.3f}<extra></extra>",
+            customdata=np.repeat(np.arange(image.shape[0])[::-1, None], image.shape[1], 1),
+            colorbar={"thickness": 10},
+        )
+    )
+    figure.update_layout(
+        title=title,
+        height=height,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        xaxis={"visible": False, "constrain": "domain"},
+        yaxis={"visible": False, "scaleanchor": "x"},
+    )
+    return figure
+
+
+def units_figure(values: np.ndarray, highlight: list[int], title: str) -> go.Figure:
+    """A dense layer's units as bars (red = the decisive ones)."""
+    colours = ["#d62728" if i in highlight else "#9e9e9e" for i in range(len(values))]
+    figure = go.Figure(go.Bar(x=np.arange(len(values)), y=values, marker_color=colours))
+    figure.update_layout(
+        title=title,
+        height=200,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"title": "unit"},
+        bargap=0.1,
+    )
+    return figure
+
+
+def kernels_figure(kernels: np.ndarray) -> go.Figure:
+    """First-layer kernels ``(K, h, w)`` in a row, one shared diverging colour scale."""
+    count, height, width = kernels.shape
+    gap = np.full((height, 1), np.nan)
+    row = np.concatenate([np.concatenate([k, gap], 1) for k in kernels], 1)[:, :-1]
+    limit = float(np.nanmax(np.abs(row))) or 1.0
+    figure = go.Figure(
+        go.Heatmap(
+            z=row[::-1],
+            colorscale=DIVERGING,
+            zmid=0,
+            zmin=-limit,
+            zmax=limit,
+            colorbar={"thickness": 10},
+            hoverongaps=False,
+        )
+    )
+    figure.update_layout(
+        height=170,
+        margin={"l": 0, "r": 0, "t": 10, "b": 0},
+        xaxis={"visible": False, "constrain": "domain"},
+        yaxis={"visible": False, "scaleanchor": "x"},
+    )
+    return figure
+
+
+def curves_figure(record: TrainingRecord) -> go.Figure:
+    """Training loss and held-out accuracy against epochs."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "held-out accuracy"))
+    figure.add_trace(
+        go.Scatter(x=record.epochs, y=record.loss, mode="lines+markers", name="loss"), 1, 1
+    )
+    figure.add_trace(
+        go.Scatter(x=record.epochs, y=record.accuracy, mode="lines+markers", name="accuracy"),
+        1,
+        2,
+    )
+    figure.update_xaxes(title_text="epoch")
+    figure.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
+    figure.update_layout(height=260, showlegend=False, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return figure
+
+
+def heatmap_on_digit(heatmap: np.ndarray, digit: np.ndarray, opacity: float) -> np.ndarray:
+    """An attribution map over the digit, drawn as grey ink on white paper.
+
+    Normalisation and colours come from :mod:`core.display` (the app's one place for
+    them), always in the diverging red-blue map with opacity proportional to the value:
+    red for, blue against, clear paper at zero. A non-negative map (saliency) therefore
+    shows only shades of red; an opaque sequential map would hide the paper.
+
+    Args:
+        heatmap: ``(28, 28)`` raw map.
+        digit: ``(28, 28)`` the digit it explains, ink = 1.
+        opacity: Heatmap opacity, 0-1.
+
+    Returns:
+        RGB uint8 ``(28, 28, 3)`` (the page enlarges it with hard pixel edges).
+    """
+    # Grey ink (not black), so that colour on the strokes (LRP's, mostly) stays visible.
+    paper = Image.fromarray(pixels(1.0 - 0.45 * digit), mode="L")
+    return np.asarray(render(paper, heatmap, signed=True, opacity=opacity))

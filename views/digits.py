@@ -1,0 +1,118 @@
+"""Digits lab: draw a digit, watch a small CNN decide, fool it, see what it learned."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from core import digits
+from ui.digits_panels import (
+    activations_panel,
+    adversarial_panel,
+    cached_probabilities,
+    digit_key,
+    heatmaps_panel,
+    kernels_learning_panel,
+    pixelated_images,
+    prototypes_panel,
+    seven_segment_panel,
+    show_digit,
+    show_prediction,
+)
+
+CANVAS_SIZE = 280
+PANELS = {
+    "Activations": "every layer's response; the neurons that decided",
+    "Heatmaps": "which pixels mattered: saliency, occlusion, LRP",
+    "Adversarial": "the smallest change that fools it: FGSM, DeepFool",
+    "Prototypes": "the image each digit's logit likes best",
+    "Seven segments": "what it says when the input is no digit at all",
+    "Kernels learning": "train a LeNet live and watch its kernels form",
+}
+NEEDS_A_DIGIT = {"Activations", "Heatmaps", "Adversarial"}
+
+st.title("Digits lab")
+pixelated_images()
+st.markdown(
+    "Draw a digit and a small convolutional network trained on MNIST reads it "
+    "(98-99% right on handwritten digits it never saw). Below the drawing: what the "
+    "network sees after MNIST's own preprocessing, and then ways to look inside it."
+)
+
+draw_column, result_column = st.columns([1, 1])
+with draw_column:
+    source = st.segmented_control(
+        "Digit", ["Draw", "MNIST digit"], default="Draw", required=True, key="digits_source"
+    )
+    image: np.ndarray | None = None
+    if source == "MNIST digit":
+        held_out = digits.mnist_subset()
+        index = st.number_input(
+            "Held-out digit number", 0, len(held_out.test_labels) - 1, 0, key="digits_index"
+        )
+        image = held_out.test_images[int(index)]
+        st.caption(f"One of the 1,000 held-out MNIST digits (label {held_out.test_labels[index]}).")
+    else:
+        tool_column, width_column = st.columns(2)
+        tool = tool_column.segmented_control(
+            "Tool", ["Pen", "Eraser"], default="Pen", required=True, key="digits_tool"
+        )
+        pen_width = width_column.slider("Pen width", 6, 40, 20, key="digits_pen_width")
+        canvas = st_canvas(
+            stroke_width=pen_width,
+            stroke_color="#000000" if tool == "Eraser" else "#FFFFFF",
+            background_color="#000000",
+            height=CANVAS_SIZE,
+            width=CANVAS_SIZE,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            update_streamlit=True,
+            key="digits_canvas",
+        )
+        st.caption("Draw one digit, large. Undo, redo and clear are in the toolbar.")
+        image = canvas.image_data
+
+digit: np.ndarray | None = None
+if image is not None:
+    try:
+        digit = digits.preprocess(image)
+    except digits.EmptyDrawing:
+        digit = None
+    except ValueError as err:
+        st.error(f"This drawing cannot be read: {err}")
+
+probs: np.ndarray | None = None
+with result_column:
+    if digit is None:
+        st.info("Draw a digit on the canvas: the network's answer appears here. "
+                "An empty canvas gets no guess.")  # fmt: skip
+    else:
+        probs = cached_probabilities(digit_key(digit), digit)
+        show_prediction(probs)
+        show_digit(digit, "What the network sees: cropped, fitted into 20 x 20, centred "
+                   "by centre of mass in 28 x 28", width=224)  # fmt: skip
+
+st.divider()
+panel = st.segmented_control("Look inside", list(PANELS), default="Activations",
+                             required=True, key="digits_panel")  # fmt: skip
+if panel is None:
+    panel = "Activations"
+st.caption(PANELS[panel])
+if panel != "Kernels learning" and st.session_state.get("digits_training"):
+    st.session_state.digits_training = False  # leaving the panel pauses the training
+
+if panel in NEEDS_A_DIGIT and (digit is None or probs is None):
+    st.info(f"{panel} explain a drawing: draw a digit first (or pick an MNIST digit).")
+elif panel == "Activations":
+    activations_panel(digit, probs)
+elif panel == "Heatmaps":
+    heatmaps_panel(digit, probs)
+elif panel == "Adversarial":
+    adversarial_panel(digit)
+elif panel == "Prototypes":
+    prototypes_panel(digit)
+elif panel == "Seven segments":
+    seven_segment_panel()
+else:
+    kernels_learning_panel()
