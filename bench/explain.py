@@ -279,6 +279,14 @@ def main() -> None:
             print(
                 f"{label:40s} {ours_s:8.3f} {ref_s:8.3f} {ours_s / ref_s:6.2f} {r:7.4f}  {spread}"
             )
+            if headline and METHODS[name].stochastic and r < 0.99:
+                # Different random draws: how far do two reference runs agree with each other?
+                torch.manual_seed(1)
+                first_draw = refs[key]()
+                torch.manual_seed(2)
+                floor = correlation(first_draw, refs[key]())
+                print(f"{'  noise floor: reference vs itself':40s} {'':8s} {'':8s} {'':6s} "
+                      f"{floor:7.4f}  (two seeds)")  # fmt: skip
     print("-" * len(header))
     if total_ref:
         ratio = total_ours / total_ref

@@ -76,7 +76,10 @@ def main() -> None:
                 t0 = time.perf_counter()
                 tab.goto(url + url_path(info.path))
                 wait_for_app(tab)
-                print(f"  {info.title:<28} {time.perf_counter() - t0:6.2f} s")
+                rss_now = psutil.Process(server.pid).memory_info().rss / 2**20
+                print(
+                    f"  {info.title:<28} {time.perf_counter() - t0:6.2f} s   RSS {rss_now:5.0f} MB"
+                )
                 context.close()
             browser.close()
         rss = psutil.Process(server.pid).memory_info().rss / 2**20

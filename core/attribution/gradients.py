@@ -79,7 +79,8 @@ class Saliency(Method):
         self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
     ) -> np.ndarray:
         saliency = CaptumSaliency(counting_forward(run, run.net, target, 1, progress))
-        grads = saliency.attribute(run.x.clone(), target=target, abs=True)  # (1, C, H, W)
+        x = run.x.clone().requires_grad_(True)  # as Captum wants it (no warning)
+        grads = saliency.attribute(x, target=target, abs=True)  # (1, C, H, W)
         return max_abs_over_channels(grads)
 
 

@@ -22,9 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 from captum.attr import Occlusion as CaptumOcclusion
-from lime.lime_image import LimeImageExplainer
-from skimage.segmentation import slic
-from sklearn.metrics import pairwise_distances
 
 from core.attribution.base import (
     Attributor,
@@ -128,6 +125,8 @@ def superpixels(pixels: np.ndarray, count: int) -> np.ndarray:
     Returns:
         ``(H, W)`` int labels ``0..n-1``.
     """
+    from skimage.segmentation import slic  # imported on first use: ~0.5 s at start-up
+
     key = (hashlib.sha1(pixels.tobytes()).hexdigest(), pixels.shape, count)
     with _SEGMENT_LOCK:
         if key in _SEGMENT_CACHE:
@@ -163,6 +162,10 @@ def lime_weights(
     Returns:
         ``(segments (H, W) int, weights (n,) float)``.
     """
+    # lime pulls in scikit-learn (~1 s to import): only when LIME first runs.
+    from lime.lime_image import LimeImageExplainer
+    from sklearn.metrics import pairwise_distances
+
     segments = superpixels(image_pixels(run), count)
     n = int(segments.max()) + 1
     explainer = LimeImageExplainer(random_state=seed)
