@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -35,22 +32,12 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.timing import median_seconds  # noqa: E402
 from core.animation import plan_animation, render_frames, to_gif  # noqa: E402
 from core.geometry import analyze_stack, output_shapes, torch_stack  # noqa: E402
 from core.layer_table import layer_table  # noqa: E402
 from core.models import load_model  # noqa: E402
 from core.receptive_field import field_spans  # noqa: E402
-
-
-def timed(function: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``function()`` in seconds (after one warm-up call)."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def stack_of_50() -> list[dict]:
@@ -73,13 +60,13 @@ def stack_of_50() -> list[dict]:
 def bench_geometry(repeats: int) -> None:
     layers = stack_of_50()
     shape = (3, 224, 224)
-    ours = timed(lambda: output_shapes(shape, layers), repeats)
-    report = timed(lambda: analyze_stack(shape, layers), repeats)
-    spans = timed(lambda: field_spans(layers[:48], shape), max(5, repeats // 10))
+    ours = median_seconds(lambda: output_shapes(shape, layers), repeats)
+    report = median_seconds(lambda: analyze_stack(shape, layers), repeats)
+    spans = median_seconds(lambda: field_spans(layers[:48], shape), max(5, repeats // 10))
     net = torch_stack(shape, layers).to("meta")
     meta_input = torch.zeros(1, *shape, device="meta")
     with torch.inference_mode():
-        meta = timed(lambda: net(meta_input), max(5, repeats // 4))
+        meta = median_seconds(lambda: net(meta_input), max(5, repeats // 4))
     with torch.inference_mode():
         assert tuple(net(meta_input).shape[1:]) == output_shapes(shape, layers)[-1]
     print("geometry of a 50-row stack (3 x 224 x 224)")
@@ -94,9 +81,9 @@ def bench_gif(repeats: int) -> None:
     layer = {"op": "conv2d", "out_channels": 1, "kernel_size": 3}
     plan = plan_animation(layer, (7, 7))
     frames = render_frames(plan)
-    total = timed(lambda: to_gif(render_frames(plan_animation(layer, (7, 7)))), repeats)
-    draw = timed(lambda: render_frames(plan_animation(layer, (7, 7))), repeats)
-    encode = timed(lambda: to_gif(frames), repeats)
+    total = median_seconds(lambda: to_gif(render_frames(plan_animation(layer, (7, 7)))), repeats)
+    draw = median_seconds(lambda: render_frames(plan_animation(layer, (7, 7))), repeats)
+    encode = median_seconds(lambda: to_gif(frames), repeats)
     size = len(to_gif(frames))
     print(f"GIF of a 7 x 7 input, 3 x 3 kernel ({plan.n_frames} frames, {size / 1e3:.0f} kB)")
     print(f"  plan + draw + encode           {total * 1e3:8.1f} ms   target 1000 ms")
@@ -116,19 +103,19 @@ def bench_layer_table(repeats: int) -> None:
     print(f"layer table of ResNet-50 (random init, 3 x 224 x 224), {repeats} repeats")
     for threads in sorted({default_threads, 1}, reverse=True):
         torch.set_num_threads(threads)
-        table = timed(lambda: layer_table(net, (3, 224, 224)), repeats)
+        table = median_seconds(lambda: layer_table(net, (3, 224, 224)), repeats)
 
         def forward() -> None:
             with torch.inference_mode():
                 net(x)
 
-        bare = timed(forward, repeats)
+        bare = median_seconds(forward, repeats)
         line = (
             f"  {threads} thread(s): table {table * 1e3:7.1f} ms (target 1000 ms), "
             f"bare forward {bare * 1e3:7.1f} ms, table/forward {table / bare:.2f}x"
         )
         if torchinfo is not None:
-            summary = timed(
+            summary = median_seconds(
                 lambda: torchinfo.summary(net, input_size=(1, 3, 224, 224), verbose=0), repeats
             )
             line += f", torchinfo {summary * 1e3:7.1f} ms, table/torchinfo {table / summary:.2f}x"

@@ -33,7 +33,6 @@ import io
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +43,7 @@ from PIL import Image, ImageDraw
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.timing import summary, timed  # noqa: E402
 from core import digits  # noqa: E402
 from core.digit_trainer import LiveTrainer  # noqa: E402
 from core.single_thread import run_single_threaded  # noqa: E402
@@ -52,24 +52,6 @@ from ui.digits_plots import probability_figure, tile_channels, units_figure  # n
 CLASSIFY_TARGET_MS = 5.0
 STROKE_TARGET_MS = 100.0
 SEVEN = [(60, 50), (200, 50), (120, 230)]
-
-
-def timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> list[float]:
-    """Wall times of ``repeats`` calls in ms (after ``warmup`` untimed calls)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return times
-
-
-def summary(times: list[float]) -> str:
-    ordered = sorted(times)
-    p90 = ordered[int(0.9 * (len(ordered) - 1))]
-    return f"median {statistics.median(times):8.2f} ms   p90 {p90:8.2f} ms"
 
 
 def canvas_png(points: list[tuple[float, float]], width: int = 20) -> str:

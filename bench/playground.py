@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -31,25 +29,10 @@ from torch.nn import functional as F  # noqa: N812
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.timing import summary, timed  # noqa: E402
 from core.playground import MLP, NetSpec, Trainer, make_dataset, run_single_threaded  # noqa: E402
 
 TARGET_MS = 20.0
-
-
-def timed(fn: Callable[[], object], repeats: int) -> list[float]:
-    """Wall times of ``repeats`` calls, in ms."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return times
-
-
-def summary(times: list[float]) -> str:
-    ordered = sorted(times)
-    p90 = ordered[int(0.9 * (len(ordered) - 1))]
-    return f"median {statistics.median(times):7.3f} ms   p90 {p90:7.3f} ms"
 
 
 def main() -> None:

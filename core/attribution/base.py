@@ -213,9 +213,11 @@ class Method(ABC):
             for name, p in known.items()
         }
 
-    @abstractmethod
     def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
         """Forward and backward passes (of one image) this method needs.
+
+        The default is one of each, as for a plain gradient; methods that need more
+        override it.
 
         Args:
             params: Resolved parameters.
@@ -224,6 +226,7 @@ class Method(ABC):
         Returns:
             ``(forwards, backwards)``; a backward pass costs about two forward passes.
         """
+        return 1, 1
 
     @abstractmethod
     def compute(

@@ -72,9 +72,6 @@ class Saliency(Method):
     paper = "https://arxiv.org/abs/1312.6034"
     signed = False
 
-    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
-        return 1, 1
-
     def compute(
         self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
     ) -> np.ndarray:

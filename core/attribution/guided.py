@@ -10,7 +10,6 @@ known rule (SiLU, sigmoid gates, ...) makes the method say it does not apply.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -87,9 +86,6 @@ class GuidedBackprop(Method):
     paper = "https://arxiv.org/abs/1412.6806"
     signed = False
 
-    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
-        return 1, 1
-
     def compute(
         self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
     ) -> np.ndarray:
@@ -118,9 +114,6 @@ class DeconvNet(Method):
     summary = "Class signal projected back with ReLUs applied on the way down."
     paper = "https://arxiv.org/abs/1311.2901"
     signed = False
-
-    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
-        return 1, 1
 
     def compute(
         self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
