@@ -84,7 +84,7 @@ if picked is None:
 crop = model.crop(picked.image)
 predictions = cached_top_k(model.name, picked.key, picked.image, 5)
 with left:
-    st.image(crop, caption=f"{picked.label}, as {model.title} sees it", width="stretch")
+    st.image(crop, caption=f"{picked.label}, as {model.title} sees it", width=300)
 with right:
     st.subheader("Top-5")
     show_top_k(predictions)
