@@ -44,27 +44,28 @@ def main() -> None:
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-         "--server.headless", "true", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.05)
-        server_ready = time.perf_counter() - started
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            page = browser.new_page()
+    with sync_playwright() as playwright:
+        # The browser is started first: a user's browser is already open.
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page()
+        started = time.perf_counter()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+             "--server.headless", "true", "--server.port", str(port),
+             "--browser.gatherUsageStats", "false"],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                        if response.read() == b"ok":
+                            break
+                except OSError:
+                    time.sleep(0.05)
+            server_ready = time.perf_counter() - started
             page.goto(url)
             wait_for_app(page)
             home_rendered = time.perf_counter() - started
@@ -82,12 +83,17 @@ def main() -> None:
                 )
                 context.close()
             browser.close()
-        rss = psutil.Process(server.pid).memory_info().rss / 2**20
-        print(f"server RSS after every page: {rss:7.0f} MB")
-        print(f"server peak RSS (VmHWM):     {peak_rss_mb(server.pid):7.0f} MB")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+            report_memory(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def report_memory(pid: int) -> None:
+    """The server's memory after every page was visited."""
+    rss = psutil.Process(pid).memory_info().rss / 2**20
+    print(f"server RSS after every page: {rss:7.0f} MB")
+    print(f"server peak RSS (VmHWM):     {peak_rss_mb(pid):7.0f} MB")
 
 
 if __name__ == "__main__":
