@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import io
 import statistics
 import sys
@@ -44,7 +43,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -74,6 +72,7 @@ from core.attribution.perturbation import image_pixels, superpixels  # noqa: E40
 from core.display import render  # noqa: E402
 from core.images import load_image  # noqa: E402
 from core.models import classify, load_model  # noqa: E402
+from tests.explain_nets import relu6_as_relu_then_clamp  # noqa: E402
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "saliency": {},
@@ -108,21 +107,6 @@ def best_time(function: Callable[[], Any], repeats: int) -> tuple[float, list[fl
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
-
-
-def relu6_as_relu_then_clamp(net: nn.Module) -> nn.Module:
-    """A copy whose ReLU6 modules are ReLU + Hardtanh(0, 6): Captum's ReLU hooks see them."""
-    fixed = copy.deepcopy(net)
-
-    def swap(module: nn.Module) -> None:
-        for name, child in module.named_children():
-            if isinstance(child, nn.ReLU6):
-                setattr(module, name, nn.Sequential(nn.ReLU(), nn.Hardtanh(0.0, 6.0)))
-            else:
-                swap(child)
-
-    swap(fixed)
-    return fixed
 
 
 def references(

@@ -48,7 +48,7 @@ _TAP_ON_EMPTY = (147, 197, 253)
 _WINDOW = (30, 58, 138)
 _DONE = (187, 247, 208)
 _CURRENT = (22, 163, 74)
-_TODO = (255, 255, 255)
+_PENDING = (255, 255, 255)
 _LINE = (156, 163, 175)
 _TEXT = (17, 24, 39)
 _BACKGROUND = (255, 255, 255)
@@ -336,7 +336,7 @@ def _background(plan: AnimationPlan, layout: FrameLayout) -> Image.Image:
     for oy in range(out_h):
         for ox in range(out_w):
             x0, y0 = layout.out_origin[0] + ox * c, layout.out_origin[1] + oy * c
-            draw.rectangle((x0, y0, x0 + c - 1, y0 + c - 1), fill=_TODO, outline=_LINE)
+            draw.rectangle((x0, y0, x0 + c - 1, y0 + c - 1), fill=_PENDING, outline=_LINE)
     return image
 
 
@@ -433,7 +433,7 @@ def _palette() -> Image.Image:
     the anti-aliased text (an adaptive palette would blur white into near-white)."""
     flat = [
         _BACKGROUND, *_COLOURS.values(), _TAP_ON_INPUT, _TAP_ON_EMPTY, _WINDOW, _DONE,
-        _CURRENT, _TODO, _LINE, _TEXT, (229, 231, 235),
+        _CURRENT, _PENDING, _LINE, _TEXT, (229, 231, 235),
     ]  # fmt: skip
     ramp = [
         tuple(int(round(t + (255 - t) * i / 31)) for t in _TEXT)  # text colour -> white

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -225,3 +227,19 @@ class ResidualBNNet(nn.Module):
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two maps."""
     return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+def relu6_as_relu_then_clamp(net: nn.Module) -> nn.Module:
+    """A copy whose ReLU6 modules are ReLU + Hardtanh(0, 6), which Captum's ReLU hooks can
+    see: the guided gradient of that is exactly ReLU6's (the reference for guided backprop)."""
+    fixed = copy.deepcopy(net)
+
+    def swap(module: nn.Module) -> None:
+        for name, child in module.named_children():
+            if isinstance(child, nn.ReLU6):
+                setattr(module, name, nn.Sequential(nn.ReLU(), nn.Hardtanh(0.0, 6.0)))
+            else:
+                swap(child)
+
+    swap(fixed)
+    return fixed

@@ -3,7 +3,6 @@ Captum is right, and a clear refusal where the method does not apply."""
 
 from __future__ import annotations
 
-import copy
 import threading
 
 import numpy as np
@@ -17,7 +16,12 @@ from core.attribution import AttributionContext, MethodNotApplicable, attribute
 from core.attribution.ops import Interceptor, rectifier_rule
 from core.hooks import count_hooks
 from core.models import load_model
-from tests.explain_nets import ReusedReLU6Net, correlation, np_modified_gradient
+from tests.explain_nets import (
+    ReusedReLU6Net,
+    correlation,
+    np_modified_gradient,
+    relu6_as_relu_then_clamp,
+)
 
 X4 = np.array([0.9, -0.4, 0.3, 0.7])
 
@@ -182,28 +186,12 @@ def test_equal_to_captum_on_resnet18() -> None:
         np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-3 * float(theirs.max()))
 
 
-def _relu6_as_relu_then_clamp(net: nn.Module) -> nn.Module:
-    """A copy where each nn.ReLU6 is nn.ReLU followed by a clamp at 6, which Captum's
-    ReLU hooks can see: the guided gradient of that is exactly ReLU6's."""
-    copy_ = copy.deepcopy(net)
-
-    def swap(module: nn.Module) -> None:
-        for name, child in module.named_children():
-            if isinstance(child, nn.ReLU6):
-                setattr(module, name, nn.Sequential(nn.ReLU(), nn.Hardtanh(0.0, 6.0)))
-            else:
-                swap(child)
-
-    swap(copy_)
-    return copy_
-
-
 def test_equal_to_captum_on_efficientnet_lite0_and_captum_alone_is_wrong() -> None:
     model = load_model("efficientnet_lite0")
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
     context = AttributionContext(mean=model.mean, std=model.std, layer=model.target_layer)
     ours = attribute(model.net, x, "guided_backprop", 285, context=context)
-    fixed = _relu6_as_relu_then_clamp(model.net)
+    fixed = relu6_as_relu_then_clamp(model.net)
     theirs = GuidedBackprop(fixed).attribute(x.clone(), target=285).abs().amax(1)[0].numpy()
     assert correlation(ours, theirs) > 0.99
     as_is = GuidedBackprop(model.net).attribute(x.clone(), target=285).abs().amax(1)[0].numpy()
