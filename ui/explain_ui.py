@@ -69,28 +69,17 @@ def param_widget(method: Method, param: Param, model: ImageModel, where: Any = s
         return where.select_slider(
             label, decades, value=default, key=key, help=help_, format_func="{:.0e}".format
         )
-    if param.kind == "int":
-        if high - low > 1000 * (param.step or 1):
-            return int(
-                where.number_input(
-                    label, int(low), int(high), int(param.default), key=key, help=help_
-                )
-            )
-        return where.slider(
-            label,
-            int(low),
-            int(high),
-            int(param.default),
-            int(param.step or 1),
-            key=key,
-            help=help_,
+    if param.kind == "int" and high - low > 1000 * (param.step or 1):
+        return int(
+            where.number_input(label, int(low), int(high), int(param.default), key=key, help=help_)
         )
+    number = int if param.kind == "int" else float
     return where.slider(
         label,
-        float(low),
-        float(high),
-        float(param.default),
-        float(param.step or 0.01),
+        number(low),
+        number(high),
+        number(param.default),
+        number(param.step or (1 if param.kind == "int" else 0.01)),
         key=key,
         help=help_,
     )

@@ -228,6 +228,20 @@ def _log_abs(values: np.ndarray) -> tuple[np.ndarray, float]:
     return np.log10(nonzero), 1.0 - nonzero.size / max(flat.size, 1)
 
 
+def _histogram_bars(
+    values: np.ndarray, value_range: tuple[float, float], colour: str, label: str
+) -> go.Bar:
+    """A 40-bin histogram on a fixed range, as bars (so every layer shares its x axis)."""
+    counts, edges = np.histogram(np.ravel(values), bins=40, range=value_range)
+    return go.Bar(
+        x=(edges[:-1] + edges[1:]) / 2,
+        y=counts,
+        marker_color=colour,
+        showlegend=False,
+        hovertemplate=label + ": %{y}<extra></extra>",
+    )
+
+
 def layers_figure(record: StepRecord) -> go.Figure:
     """Per-layer activation histograms (top) and log10 |gradient| histograms (bottom).
 
@@ -263,30 +277,10 @@ def layers_figure(record: StepRecord) -> go.Figure:
     if ghi <= glo:
         glo, ghi = glo - 1, glo + 1
     for col, (rec, (log_grad, zero_frac)) in enumerate(zip(layers, logs, strict=True), start=1):
-        counts, edges = np.histogram(rec.post.ravel(), bins=40, range=(lo, hi))
-        fig.add_trace(
-            go.Bar(
-                x=(edges[:-1] + edges[1:]) / 2,
-                y=counts,
-                marker_color="#5c6bc0",
-                showlegend=False,
-                hovertemplate="activation %{x:.3g}: %{y}<extra></extra>",
-            ),
-            row=1,
-            col=col,
-        )
-        counts, edges = np.histogram(log_grad, bins=40, range=(glo, ghi))
-        fig.add_trace(
-            go.Bar(
-                x=(edges[:-1] + edges[1:]) / 2,
-                y=counts,
-                marker_color="#26a69a",
-                showlegend=False,
-                hovertemplate="log10|grad| %{x:.2f}: %{y}<extra></extra>",
-            ),
-            row=2,
-            col=col,
-        )
+        activations = _histogram_bars(rec.post, (lo, hi), "#5c6bc0", "activation %{x:.3g}")
+        gradients = _histogram_bars(log_grad, (glo, ghi), "#26a69a", "log10|grad| %{x:.2f}")
+        fig.add_trace(activations, row=1, col=col)
+        fig.add_trace(gradients, row=2, col=col)
         fig.update_xaxes(range=[lo, hi], row=1, col=col)
         fig.update_xaxes(
             range=[glo, ghi],
