@@ -5,7 +5,7 @@ Targets (issue 5): stroke end to prediction shown <= 100 ms server time; classif
 Measured:
 
 - ``classify`` of one preprocessed digit (it runs on the single-threaded torch worker of
-  ``core.single_thread``), against a bare ``net(x)`` forward pass of the same network on
+  ``core.common.single_thread``), against a bare ``net(x)`` forward pass of the same network on
   that worker (the ratio is the wrapper's overhead) and in the calling thread with
   torch's default thread count (what the worker saves on a busy 2-core machine).
 - The work behind one stroke, piece by piece: decoding the canvas PNG (what
@@ -45,8 +45,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.timing import summary, timed  # noqa: E402
 from core import digits  # noqa: E402
+from core.common.single_thread import run_single_threaded  # noqa: E402
 from core.digit_trainer import LiveTrainer  # noqa: E402
-from core.single_thread import run_single_threaded  # noqa: E402
 from ui.digits_plots import probability_figure, tile_channels, units_figure  # noqa: E402
 
 CLASSIFY_TARGET_MS = 5.0

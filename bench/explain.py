@@ -68,9 +68,9 @@ from core.attribution import (  # noqa: E402
     context_for,
     run_method,
 )
+from core.attribution.display import render  # noqa: E402
 from core.attribution.perturbation import image_pixels, superpixels  # noqa: E402
-from core.display import render  # noqa: E402
-from core.images import load_image  # noqa: E402
+from core.common.images import load_image  # noqa: E402
 from core.models import classify, load_model  # noqa: E402
 from tests.explain_nets import relu6_as_relu_then_clamp  # noqa: E402
 

@@ -25,12 +25,12 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.timing import summary, timed  # noqa: E402
-from core.playground import MLP, NetSpec, Trainer, make_dataset, run_single_threaded  # noqa: E402
+from bench.timing import summary, timed
+from core.playground import MLP, NetSpec, Trainer, make_dataset, run_single_threaded
 
 TARGET_MS = 20.0
 

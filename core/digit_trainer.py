@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.common.single_thread import single_threaded
 from core.digits import mnist_subset
-from core.single_thread import single_threaded
 
 
 def build_lenet() -> nn.Sequential:

@@ -33,8 +33,8 @@ from PIL import Image
 from scipy import ndimage
 from torch import nn
 
-from core.hooks import record_outputs
-from core.single_thread import single_threaded
+from core.common.hooks import record_outputs
+from core.common.single_thread import single_threaded
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "digits_cnn.pt"
 SPLIT_SEED = 0
@@ -585,7 +585,7 @@ def deepfool(
     adversarial = x.clone()
     iterations = 0
     with torch.enable_grad():
-        for iterations in range(1, max_iterations + 1):  # noqa: B007 (used after the loop)
+        for iterations in range(1, max_iterations + 1):
             # All ten gradients in one pass: a batch of ten copies, copy k -> logit k.
             copies = adversarial.repeat(NUM_CLASSES, 1, 1, 1).requires_grad_(True)
             all_logits = net(copies)  # (10, 10)

@@ -36,8 +36,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from core.common.hooks import forward_hooks
 from core.geometry import AxisField, transposed_span
-from core.hooks import forward_hooks
 
 Field = tuple[AxisField, AxisField]
 GLOBAL = AxisField(math.inf, math.inf, math.nan)  # the cell sees the whole input

@@ -55,9 +55,9 @@ from typing import Literal
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
-from core.single_thread import run_single_threaded
+from core.common.single_thread import run_single_threaded
 
 Task = Literal["regression", "classification"]
 

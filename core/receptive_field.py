@@ -38,13 +38,13 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import nn
 
+from core.common.hooks import forward_hooks
 from core.geometry import (
     GeometryError,
     Layer,
     LayerLike,
     analyze_stack,
 )
-from core.hooks import forward_hooks
 
 Box = tuple[int, int, int, int]
 EMPTY_BOX: Box = (0, 0, 0, 0)

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.digits import (  # noqa: E402 (after the path tweak)
+from core.digits import (
     WEIGHTS_PATH,
     augment,
     build_digit_net,

@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import models
+from core.models import registry
 from ui.common import default_model
 from ui.pages import HOME, PAGES
 
@@ -43,7 +44,8 @@ def test_home_lists_every_other_page_and_classifies_a_sample():
     listed = {link.proto.page for link in app.get("page_link")}
     assert listed == {p.url_name for p in PAGES if p is not HOME}
     bars = [p.proto.text for p in app.get("progress")]
-    assert len(bars) == 5 and "cat" in bars[0].lower()  # the default sample is the cat
+    assert len(bars) == 5
+    assert "cat" in bars[0].lower()
     table = app.dataframe[0].value
     assert list(table["Model"])[0].startswith("EfficientNet-Lite0")
     assert len(table) == len(models.list_models())
@@ -61,7 +63,7 @@ def test_unavailable_model_shows_a_message_and_falls_back(monkeypatch):
 
     spec = models.model_spec("vgg16")
     monkeypatch.setitem(
-        models._REGISTRY, "vgg16", models.ModelSpec(**{**spec.__dict__, "build": no_weights})
+        registry._REGISTRY, "vgg16", models.ModelSpec(**{**spec.__dict__, "build": no_weights})
     )
     app = start_app()
     app.selectbox(key="model").set_value("vgg16").run()

@@ -25,9 +25,9 @@ from core.attribution import (
     feature_map_layers,
     run_method,
 )
-from core.hooks import count_hooks
+from core.common.hooks import count_hooks
+from core.common.samples import sample_path
 from core.models import ImageModel, load_model
-from core.samples import sample_path
 from tests.explain_nets import DigitsNet, digit_input
 
 REQUIRED = {
@@ -58,18 +58,25 @@ def test_registry_declares_everything_the_page_needs() -> None:
     assert set(METHODS) >= REQUIRED
     assert set(DEFAULT_METHODS) <= set(METHODS)
     for name, method in METHODS.items():
-        assert method.name == name and method.title and method.summary
+        assert method.name == name
+        assert method.title
+        assert method.summary
         assert method.paper.startswith("https://")
-        assert isinstance(method.signed, bool) and isinstance(method.stochastic, bool)
+        assert isinstance(method.signed, bool)
+        assert isinstance(method.stochastic, bool)
         for param in method.params:
-            assert isinstance(param, Param) and param.help
+            assert isinstance(param, Param)
+            assert param.help
             assert param.validate(param.default) == param.default
         if method.stochastic:
             assert "seed" in method.defaults()
         forwards, backwards = method.cost(method.defaults(), (224, 224))
-        assert forwards >= 1 and backwards >= 0
-    assert METHODS["integrated_gradients"].signed and METHODS["lrp"].signed
-    assert not METHODS["saliency"].signed and METHODS["lime"].stochastic
+        assert forwards >= 1
+        assert backwards >= 0
+    assert METHODS["integrated_gradients"].signed
+    assert METHODS["lrp"].signed
+    assert not METHODS["saliency"].signed
+    assert METHODS["lime"].stochastic
     assert METHODS["occlusion"].cost({"patch": 32, "stride": 16, "fill": "mean"}, (224, 224)) == (
         170,
         0,
@@ -112,7 +119,8 @@ def test_target_none_means_top1_and_maps_are_float_at_input_size() -> None:
     for name in ("saliency", "gradcam", "lrp"):
         default = attribute(net, x, name)
         np.testing.assert_array_equal(default, attribute(net, x, name, top1))
-        assert default.shape == (28, 28) and default.dtype == np.float32
+        assert default.shape == (28, 28)
+        assert default.dtype == np.float32
 
 
 def test_explain_is_preprocess_plus_attribute(model: ImageModel, cat: Image.Image) -> None:

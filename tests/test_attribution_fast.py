@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from core.attribution.fast import folded_twin
-from core.hooks import count_hooks
+from core.common.hooks import count_hooks
 from core.models import load_model
 from tests.explain_nets import DigitsNet, ResidualBNNet
 
@@ -21,7 +21,8 @@ def test_efficientnet_twin_computes_the_same_logits_and_leaves_the_model_alone()
     assert not any(isinstance(m, nn.BatchNorm2d) for m in twin.modules())
     assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == 49
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())
-    assert count_hooks(net) == 0 and count_hooks(twin) == 0
+    assert count_hooks(net) == 0
+    assert count_hooks(twin) == 0
     probe = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         torch.testing.assert_close(twin(probe), net(probe), rtol=1e-4, atol=1e-4)

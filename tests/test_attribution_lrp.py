@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from core.attribution import MethodNotApplicable, attribute
-from core.hooks import count_hooks
+from core.common.hooks import count_hooks
 from core.models import load_model
 from tests.explain_nets import DigitsNet, ResidualBNNet, correlation, digit_input
 
@@ -77,7 +77,9 @@ def test_both_rules_run_on_the_digits_net_with_biases() -> None:
     before = count_hooks(net)
     for rule in ("epsilon", "alpha_beta"):
         heat = attribute(net, x, "lrp", None, rule=rule)
-        assert heat.shape == (28, 28) and np.isfinite(heat).all() and np.abs(heat).max() > 0
+        assert heat.shape == (28, 28)
+        assert np.isfinite(heat).all()
+        assert np.abs(heat).max() > 0
     assert count_hooks(net) == before
 
 

@@ -26,8 +26,8 @@ from core.attribution import (
 )
 from core.attribution.gradients import baseline_input
 from core.attribution.perturbation import superpixels
+from core.common.samples import sample_path
 from core.models import ImageModel, load_model
-from core.samples import sample_path
 from tests.explain_nets import (
     FC_WEIGHT,
     IMAGE,
@@ -133,7 +133,8 @@ def test_smoothgrad_without_noise_is_saliency_and_is_reproducible() -> None:
     a = attribute(net, x, "smoothgrad", 3, samples=6, seed=4)
     b = attribute(net, x, "smoothgrad", 3, samples=6, seed=4)
     c = attribute(net, x, "smoothgrad", 3, samples=6, seed=5)
-    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
 
 
 def test_lime_equals_the_lime_package_with_the_same_seed_and_superpixels() -> None:
@@ -169,7 +170,8 @@ def test_lime_shows_the_requested_number_of_superpixels() -> None:
     )
     assert len(np.unique(top3[top3 != 0])) == 3
     assert set(np.unique(top3[top3 != 0])) <= set(np.unique(full))
-    assert positive.min() >= 0 and np.allclose(positive, np.maximum(full, 0))
+    assert positive.min() >= 0
+    assert np.allclose(positive, np.maximum(full, 0))
 
 
 # ------------------------------------------------------ equivalence with references

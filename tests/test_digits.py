@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from core import digits
-from core.hooks import count_hooks
+from core.common.hooks import count_hooks
 
 SEVEN = [(60, 50), (200, 50), (120, 230)]  # polyline of a "7" on a 280 x 280 canvas
 FOUR = [(150, 230), (150, 40), (50, 170), (210, 170)]
@@ -56,7 +56,8 @@ def test_split_is_fixed_balanced_and_disjoint(data):
     assert np.bincount(data.train_labels).tolist() == [400] * 10
     train_rows = {row.tobytes() for row in data.train_images}
     assert not any(row.tobytes() in train_rows for row in data.test_images)
-    assert data.test_images.min() >= 0.0 and data.test_images.max() <= 1.0
+    assert data.test_images.min() >= 0.0
+    assert data.test_images.max() <= 1.0
 
 
 def test_held_out_accuracy_is_at_least_98_percent(net, data):
@@ -67,8 +68,10 @@ def test_held_out_accuracy_is_at_least_98_percent(net, data):
 
 def test_classify_returns_probabilities(data):
     probs = digits.classify(data.test_images[0])  # the shared default network
-    assert probs.shape == (10,) and probs.dtype == np.float32
-    assert probs.min() >= 0 and probs.sum() == pytest.approx(1.0, abs=1e-5)
+    assert probs.shape == (10,)
+    assert probs.dtype == np.float32
+    assert probs.min() >= 0
+    assert probs.sum() == pytest.approx(1.0, abs=1e-5)
     batch = digits.classify(data.test_images[:3])
     assert batch.shape == (3, 10)
     np.testing.assert_allclose(batch[0], probs, atol=1e-6)
@@ -103,7 +106,9 @@ def test_augment_is_reproducible_and_stays_in_range(data):
     first = digits.augment(x, torch.Generator().manual_seed(3))
     again = digits.augment(x, torch.Generator().manual_seed(3))
     torch.testing.assert_close(first, again)
-    assert first.shape == x.shape and first.min() >= 0 and first.max() <= 1
+    assert first.shape == x.shape
+    assert first.min() >= 0
+    assert first.max() <= 1
     assert not torch.allclose(first, x)
 
 
@@ -113,7 +118,8 @@ def test_augment_is_reproducible_and_stays_in_range(data):
 def test_an_mnist_digit_is_left_almost_as_it_is(data):
     # MNIST digits are already fitted into 20 x 20 and centred by centre of mass.
     errors = [np.abs(digits.preprocess(d) - d).mean() for d in data.test_images[:100]]
-    assert np.median(errors) == 0.0 and max(errors) < 0.1
+    assert np.median(errors) == 0.0
+    assert max(errors) < 0.1
 
 
 @pytest.mark.parametrize("points", [SEVEN, FOUR], ids=["seven", "four"])
@@ -139,8 +145,10 @@ def test_thick_and_thin_strokes_give_nearly_the_same_28x28(net, points):
 
 def test_output_is_mnist_like():
     out = digits.preprocess(draw(SEVEN))
-    assert out.shape == (28, 28) and out.dtype == np.float32
-    assert out.min() == 0.0 and out.max() == pytest.approx(1.0, abs=0.05)
+    assert out.shape == (28, 28)
+    assert out.dtype == np.float32
+    assert out.min() == 0.0
+    assert out.max() == pytest.approx(1.0, abs=0.05)
     rows, cols = np.nonzero(out > 0)
     assert max(np.ptp(rows), np.ptp(cols)) + 1 <= 20  # fitted into 20 x 20
     centre = np.array([(out.sum(1) * np.arange(28)).sum(), (out.sum(0) * np.arange(28)).sum()])
@@ -189,7 +197,8 @@ def test_layer_activations_match_autograd_and_leave_no_hooks(net, data):
     digit = data.test_images[0]
     before_hooks, before_state = count_hooks(net), state_hash(net)
     layers = digits.layer_activations(net, digit)
-    assert count_hooks(net) == before_hooks and state_hash(net) == before_state
+    assert count_hooks(net) == before_hooks
+    assert state_hash(net) == before_state
     names = [layer.name for layer in layers]
     assert names == ["relu1", "relu2", "relu3", "relu4", "relu5", "fc2"]
     assert layers[0].activation.shape == (24, 28, 28)
@@ -227,7 +236,9 @@ def test_fgsm_with_epsilon_zero_changes_nothing(net, data):
     digit = data.test_images[5]
     result = digits.fgsm(net, digit, 0.0)
     np.testing.assert_array_equal(result.adversarial, digit)
-    assert result.l2 == 0.0 and result.linf == 0.0 and not result.fooled
+    assert result.l2 == 0.0
+    assert result.linf == 0.0
+    assert not result.fooled
 
 
 def test_fgsm_is_the_signed_gradient_step(net, data):
@@ -255,7 +266,8 @@ def test_deepfool_flips_the_class_with_a_small_perturbation(net, data):
         assert result.original_class == int(digits.classify(digit, net).argmax())
         # Small: well under a third of the digit's own size (the paper reports ~0.2 on MNIST).
         assert result.l2 < 0.35 * float(np.linalg.norm(digit)), (index, result.l2)
-        assert result.adversarial.min() >= 0 and result.adversarial.max() <= 1
+        assert result.adversarial.min() >= 0
+        assert result.adversarial.max() <= 1
         # And much smaller than an FGSM step that fools the network too.
         assert result.l2 < digits.fgsm(net, digit, 0.3).l2
 
@@ -268,7 +280,8 @@ def test_prototypes_reach_their_class_and_are_deterministic(net):
     again = digits.class_prototypes(net, steps=40, seed=2)
     np.testing.assert_array_equal(first.images, again.images)
     assert first.images.shape == (10, 28, 28)
-    assert first.images.min() >= 0 and first.images.max() <= 1
+    assert first.images.min() >= 0
+    assert first.images.max() <= 1
     assert (first.probabilities.argmax(1) == np.arange(10)).all()
     np.testing.assert_allclose(first.probabilities.sum(1), 1.0, atol=1e-5)
 
@@ -327,20 +340,23 @@ def test_live_trainer_is_reproducible_and_learns():
     first, second = LiveTrainer(seed=4), LiveTrainer(seed=4)
     np.testing.assert_array_equal(first.kernels(), second.kernels())
     assert first.kernels().shape == (6, 5, 5)
-    assert first.record.steps == [0] and np.isnan(first.record.loss[0])
+    assert first.record.steps == [0]
+    assert np.isnan(first.record.loss[0])
     start = first.kernels()
     for _ in range(6):
         loss = first.step(10)
         assert loss == second.step(10)
     np.testing.assert_array_equal(first.kernels(), second.kernels())
     assert not np.allclose(first.kernels(), start)  # the kernels moved
-    assert first.steps == 60 and first.epoch == pytest.approx(60 * 64 / 4000)
+    assert first.steps == 60
+    assert first.epoch == pytest.approx(60 * 64 / 4000)
     assert first.record.steps == [0, 10, 20, 30, 40, 50, 60]
     assert first.record.accuracy[-1] > 0.3 > first.record.accuracy[0]  # chance is 0.1
     assert first.record.loss[-1] < first.record.loss[1]
     first.reset()
     np.testing.assert_array_equal(first.kernels(), start)
-    assert first.steps == 0 and len(first.record.steps) == 1
+    assert first.steps == 0
+    assert len(first.record.steps) == 1
 
 
 def test_live_trainers_with_other_seeds_differ():

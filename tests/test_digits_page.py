@@ -133,7 +133,8 @@ def test_channel_grid_layout_and_highlight():
     maps = np.arange(5 * 3 * 4, dtype=np.float32).reshape(5, 3, 4)
     grid = tile_channels(maps, highlight=[1], columns=2, scale=2, frame=2)
     assert grid.shape == (3 * (3 * 2 + 4), 2 * (4 * 2 + 4), 3)  # 3 rows x 2 columns of cells
-    assert (grid[0, 12] == HIGHLIGHT).all() and (grid[0, 0] == GRID).all()
+    assert (grid[0, 12] == HIGHLIGHT).all()
+    assert (grid[0, 0] == GRID).all()
     # Cell (row 1, column 0) holds channel 2, enlarged, scaled to the layer's maximum.
     inner = grid[10 + 2 : 20 - 2, 2 : 12 - 2, 0]
     np.testing.assert_array_equal(inner, pixels(maps[2] / maps.max(), 2))

@@ -9,9 +9,9 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.attribution import METHODS
-from core.hooks import count_hooks
+from core.common.hooks import count_hooks
+from core.common.samples import sample_path
 from core.models import classify
-from core.samples import sample_path
 from ui.common import default_model
 from ui.explain_ui import map_cache
 
@@ -51,7 +51,8 @@ def tile_captions(app: AppTest) -> list[str]:
 def test_sample_with_three_methods_cheapest_first_then_cached() -> None:
     app = start(["integrated_gradients", "saliency", "gradcam"], **CHEAP)
     assert not app.exception, [e.value for e in app.exception]
-    assert not app.error and not app.warning
+    assert not app.error
+    assert not app.warning
     assert "Why “Egyptian cat”?" in [s.value for s in app.subheader]  # default: the cat, top-1
     captions = tile_captions(app)
     assert [c.split(" · ")[0] for c in captions] == ["Grad-CAM", "Saliency", "Integrated Gradients"]
@@ -77,7 +78,8 @@ def test_class_and_parameters_change_the_maps() -> None:
     assert any(s.label == "Steps" for s in app.slider)
     app.slider(key="explain_integrated_gradients_steps_").set_value(6).run()
     captions = tile_captions(app)
-    assert captions[0].endswith("(cached)") and captions[1].endswith("(just now)")
+    assert captions[0].endswith("(cached)")
+    assert captions[1].endswith("(just now)")
 
 
 def test_every_method_renders_with_a_widget_per_declared_parameter() -> None:

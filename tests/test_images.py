@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.images import MAX_SIDE, ImageLoadError, load_image
+from core.common.images import MAX_SIDE, ImageLoadError, load_image
 
 
 def encode(img: Image.Image, fmt: str, **options) -> bytes:
@@ -63,7 +63,8 @@ def test_truncated_files_say_so(fmt: str) -> None:
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF"])
 def test_every_supported_format_decodes(fmt: str) -> None:
     loaded = load_image(encode(photo(), fmt))
-    assert loaded.image.mode == "RGB" and loaded.image.size == (80, 60)
+    assert loaded.image.mode == "RGB"
+    assert loaded.image.size == (80, 60)
     assert loaded.format == fmt
 
 
@@ -79,13 +80,16 @@ def test_a_jpeg_beyond_pils_bomb_warning_is_decoded_at_reduced_scale() -> None:
     """96 megapixels: over PIL's warning threshold (~89 MP); JPEG decodes at 1/8 scale."""
     big = Image.new("L", (12000, 8000), 90)
     loaded = load_image(encode(big, "JPEG", quality=50))
-    assert max(loaded.image.size) == MAX_SIDE and loaded.original_size == (12000, 8000)
+    assert max(loaded.image.size) == MAX_SIDE
+    assert loaded.original_size == (12000, 8000)
 
 
 def test_cmyk_is_converted() -> None:
     loaded = load_image(encode(Image.new("CMYK", (20, 10), (0, 255, 255, 0)), "JPEG"))
     red, green, blue = np.asarray(loaded.image, dtype=int).reshape(-1, 3).mean(axis=0)
-    assert red > 200 and green < 60 and blue < 60  # C=0, M=Y=100%: red
+    assert red > 200
+    assert green < 60
+    assert blue < 60
     assert any("CMYK" in note for note in loaded.notes)
 
 
@@ -93,7 +97,8 @@ def test_16_bit_greyscale_keeps_its_contrast() -> None:
     ramp = np.linspace(0, 65535, 80 * 60).reshape(60, 80).astype(np.uint16)
     loaded = load_image(encode(Image.fromarray(ramp), "PNG"))
     pixels = np.asarray(loaded.image)
-    assert pixels.min() == 0 and pixels.max() == 255  # a plain convert would clip to white
+    assert pixels.min() == 0
+    assert pixels.max() == 255
     assert any("16-bit" in note for note in loaded.notes)
 
 
@@ -103,7 +108,8 @@ def test_transparency_is_composited_on_white() -> None:
     rgba[:, :5, 3] = 255  # left half opaque red, right half fully transparent
     loaded = load_image(encode(Image.fromarray(rgba, mode="RGBA"), "PNG"))
     pixels = np.asarray(loaded.image)
-    assert (pixels[:, :5] == (255, 0, 0)).all() and (pixels[:, 5:] == 255).all()
+    assert (pixels[:, :5] == (255, 0, 0)).all()
+    assert (pixels[:, 5:] == 255).all()
 
 
 def test_palette_images_with_and_without_transparency() -> None:
@@ -130,7 +136,8 @@ def test_exif_orientation_is_honoured() -> None:
     loaded = load_image(encode(img, "JPEG", exif=exif.tobytes(), quality=95))
     assert loaded.image.size == (60, 80)
     red, green, blue = loaded.image.getpixel((55, 3))  # now top-right
-    assert red > 200 and blue < 60
+    assert red > 200
+    assert blue < 60
     assert any("EXIF" in note for note in loaded.notes)
 
 

@@ -13,8 +13,8 @@ import torch
 import torchvision
 from torch import nn
 
+from core.common.hooks import count_hooks
 from core.geometry import analyze_stack, torch_stack
-from core.hooks import count_hooks
 from core.layer_table import FieldTracker, layer_table, leaf_layers, model_layer_table, to_csv
 from core.models import load_model
 
@@ -84,7 +84,8 @@ def test_static_same_padding_conv_is_one_row_with_its_pad(lite0, lite0_rows) -> 
 def test_reused_module_gets_one_row_per_call(lite0_rows) -> None:
     rows = [r for r in lite0_rows if r.name == "blocks.1._swish"]
     assert [r.call for r in rows] == [1, 2]
-    assert rows[0].output_shape == (96, 112, 112) and rows[1].output_shape == (96, 56, 56)
+    assert rows[0].output_shape == (96, 112, 112)
+    assert rows[1].output_shape == (96, 56, 56)
 
 
 def test_resnet18_receptive_fields(resnet18_rows) -> None:
@@ -106,7 +107,8 @@ def test_resnet18_receptive_fields(resnet18_rows) -> None:
 def test_vgg16_receptive_field_matches_geometry() -> None:
     features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"]).eval()
     rows = layer_table(features, (3, 224, 224))
-    assert rows[-1].receptive_field == "212" and rows[-1].jump == "32"
+    assert rows[-1].receptive_field == "212"
+    assert rows[-1].jump == "32"
 
 
 def test_tracker_equals_classic_arithmetic_on_random_stacks() -> None:
@@ -160,7 +162,8 @@ def test_union_of_branches_padding_and_unknown_ops() -> None:
         shifted = torch.nn.functional.pad(x, (3, 0, 2, 0))
         pooled = x.mean((2, 3), keepdim=True)
         gated = a(x) * torch.sigmoid(pooled)
-    assert tracker.field(branch_a) is None and tracker.field(total) is None
+    assert tracker.field(branch_a) is None
+    assert tracker.field(total) is None
     height, width = tracker.field(summed)
     # union of [-2, 2] and [0, 1] = [-2, 2]: 5 px centred on 0, jump 1
     assert (height.size, height.jump, height.start) == (5, 1, 0)

@@ -9,16 +9,16 @@ import torch
 from PIL import Image
 
 from core import models
-from core.hooks import count_hooks
+from core.common.hooks import count_hooks
+from core.common.samples import SAMPLES, sample_path
 from core.models import (
     DEFAULT_MODEL,
-    EfficientNetLite0,
     ModelUnavailable,
     classify,
     list_models,
     load_model,
 )
-from core.samples import SAMPLES, sample_path
+from core.models.lite0 import EfficientNetLite0, _efficientnet_lite0_package
 
 ZOO = [
     "resnet18",
@@ -46,12 +46,14 @@ def test_registry_lists_default_first_and_every_zoo_model():
 def test_default_model_is_ready_to_use(lite0):
     assert not lite0.net.training
     assert all(not p.requires_grad for p in lite0.net.parameters())
-    assert len(lite0.labels) == 1000 and lite0.labels[285] == "Egyptian cat"
+    assert len(lite0.labels) == 1000
+    assert lite0.labels[285] == "Egyptian cat"
     assert lite0.input_size == (224, 224)
     x = lite0.preprocess(Image.open(sample_path("cat.jpg")))
     assert x.shape == (1, 3, 224, 224)
     # TensorFlow's Lite pipeline maps pixels to [-1, 1] (x - 127) / 128.
-    assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0 + 1e-6
+    assert float(x.min()) >= -1.0
+    assert float(x.max()) <= 1.0 + 1e-6
 
 
 def test_target_layer_is_the_last_conv_block(lite0):
@@ -63,7 +65,7 @@ def test_target_layer_is_the_last_conv_block(lite0):
 
 
 def test_regrouped_lite0_equals_the_package_forward():
-    base = models._efficientnet_lite0_package(pretrained=False)
+    base = _efficientnet_lite0_package(pretrained=False)
     wrapped = EfficientNetLite0(base).eval()
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -107,8 +109,10 @@ def test_unavailable_zoo_weights_raise_model_unavailable(monkeypatch, tmp_path):
     with pytest.raises(ModelUnavailable) as info:
         load_model("resnet18")
     message = str(info.value)
-    assert "ResNet-18" in message and "resnet18-f37072fd.pth" in message
-    assert "internet" in message and "EfficientNet-Lite0 works offline" in message
+    assert "ResNet-18" in message
+    assert "resnet18-f37072fd.pth" in message
+    assert "internet" in message
+    assert "EfficientNet-Lite0 works offline" in message
 
 
 def test_unknown_model_names_the_registered_ones():
@@ -133,7 +137,9 @@ def test_zoo_models_build_without_weights_and_their_cam_layer_is_spatial(name):
         handle.remove()
     assert logits.shape == (1, 1000)
     batch, channels, rows, cols = captured["shape"]
-    assert rows >= 7 and cols >= 7 and channels >= 256
+    assert rows >= 7
+    assert cols >= 7
+    assert channels >= 256
     assert len(model.labels) == 1000
     assert count_hooks(model.net) == 0
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
-from core.hooks import count_hooks
+from core.common.hooks import count_hooks
 from core.playground import (
     ACTIVATION_TIPS,
     ACTIVATIONS,
@@ -72,7 +72,8 @@ def test_init_statistics_match_definition(init, shape):
 def test_every_init_is_defined_and_tested():
     assert set(INITS) == set(DEFINITIONS) | {"zero"}
     for spec in INITS.values():
-        assert spec.title and spec.definition
+        assert spec.title
+        assert spec.definition
 
 
 @pytest.mark.parametrize("init", list(INITS))
@@ -204,8 +205,10 @@ def test_inspect_does_not_update_or_consume():
     assert np.array_equal(first.inputs, second.inputs)
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
     stepped = trainer.step()
-    assert np.array_equal(stepped.inputs, first.inputs) and stepped.updated
-    assert trainer.step_count == 1 and not first.updated
+    assert np.array_equal(stepped.inputs, first.inputs)
+    assert stepped.updated
+    assert trainer.step_count == 1
+    assert not first.updated
 
 
 # ------------------------------------------------------------ known behaviour as tests
@@ -291,8 +294,10 @@ def test_training_finishes_at_budget_and_on_divergence():
     data = make_dataset("blobs", 40, seed=0)
     trainer = Trainer(NetSpec(2, (3,), 1), data, max_steps=5)
     assert trainer.run(100) == 5
-    assert trainer.finished and "5 steps" in trainer.finished_reason
-    assert trainer.step() is None and trainer.step_count == 5
+    assert trainer.finished
+    assert "5 steps" in trainer.finished_reason
+    assert trainer.step() is None
+    assert trainer.step_count == 5
 
     data = make_dataset("regression", 64, seed=0, n_inputs=8)
     wild = Trainer(NetSpec(8, (16, 16), 1, "relu", "large"), data, lr=3.0, batch_size=64)
@@ -311,7 +316,8 @@ def test_set_neuron_weights_takes_effect_on_next_step():
     trainer.set_neuron(0, 1, [0.5, -2.0], bias=0.25)
     weights, bias = neuron_weights(trainer.model, 0, 1)
     np.testing.assert_array_equal(weights, np.float32([0.5, -2.0]))
-    assert bias == 0.25 and trainer.version == version + 1
+    assert bias == 0.25
+    assert trainer.version == version + 1
     record = trainer.step()
     x = torch.as_tensor(record.inputs)
     np.testing.assert_allclose(
@@ -341,12 +347,16 @@ def test_datasets_are_seeded_and_shaped(name):
     a = make_dataset(name, 101, seed=3, n_inputs=4, n_outputs=2)
     b = make_dataset(name, 101, seed=3, n_inputs=4, n_outputs=2)
     c = make_dataset(name, 101, seed=4, n_inputs=4, n_outputs=2)
-    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and not torch.equal(a.x, c.x)
+    assert torch.equal(a.x, b.x)
+    assert torch.equal(a.y, b.y)
+    assert not torch.equal(a.x, c.x)
     if DATASETS[name].task == "classification":
-        assert a.x.shape == (101, 2) and a.y.shape == (101, 1)
+        assert a.x.shape == (101, 2)
+        assert a.y.shape == (101, 1)
         assert set(a.y.unique().tolist()) == {0.0, 1.0}
     else:
-        assert a.x.shape == (101, 4) and a.y.shape == (101, 2)
+        assert a.x.shape == (101, 4)
+        assert a.y.shape == (101, 2)
 
 
 def test_dataset_labels_follow_their_rule():
@@ -391,7 +401,8 @@ def test_decision_surface_is_the_model_probability():
 
 
 def test_what_to_try_covers_every_combination():
-    assert set(INIT_TIPS) == set(INITS) and set(ACTIVATION_TIPS) == set(ACTIVATIONS)
+    assert set(INIT_TIPS) == set(INITS)
+    assert set(ACTIVATION_TIPS) == set(ACTIVATIONS)
     assert all(i in INITS and a in ACTIVATIONS for i, a in COMBINATION_TIPS)
     for init in INITS:
         for activation in ACTIVATIONS:

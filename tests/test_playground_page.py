@@ -44,22 +44,26 @@ def test_start_step_pause_edit_reset(app):
     at = app
     trainer: Trainer = at.session_state["pg_trainer"]
     initial_weight = neuron_weights(trainer.model, 0, 0)[0][0]
-    assert metric(at, "Step") == "0" and "Paused" in badge_text(at)
+    assert metric(at, "Step") == "0"
+    assert "Paused" in badge_text(at)
     assert not at.session_state["pg_running"]
 
     # start: the live view trains on every run while running
     button(at, "Start").click().run()
-    assert at.session_state["pg_running"] and "Running" in badge_text(at)
+    assert at.session_state["pg_running"]
+    assert "Running" in badge_text(at)
     first = int(metric(at, "Step"))
     assert first > 0
     at.run()  # what the fragment timer does
     second = int(metric(at, "Step"))
     assert second > first
-    assert trainer.history[-1].train_loss > 0 and metric(at, "Training loss") != "-"
+    assert trainer.history[-1].train_loss > 0
+    assert metric(at, "Training loss") != "-"
 
     # pause: the step counter stops
     button(at, "Pause").click().run()
-    assert not at.session_state["pg_running"] and "Paused" in badge_text(at)
+    assert not at.session_state["pg_running"]
+    assert "Paused" in badge_text(at)
     paused = int(metric(at, "Step"))
     at.run()
     assert int(metric(at, "Step")) == paused
@@ -67,7 +71,8 @@ def test_start_step_pause_edit_reset(app):
     # one step: exactly one more, with a new loss recorded
     losses = len(trainer.history)
     button(at, "One step").click().run()
-    assert int(metric(at, "Step")) == paused + 1 and len(trainer.history) == losses + 1
+    assert int(metric(at, "Step")) == paused + 1
+    assert len(trainer.history) == losses + 1
 
     # edit a weight of the selected neuron (hidden 1, neuron 1, weight from x1)
     field = next(n for n in at.number_input if n.label == "from x1")
@@ -89,9 +94,11 @@ def test_start_step_pause_edit_reset(app):
     button(at, "Reset").click().run()
     fresh: Trainer = at.session_state["pg_trainer"]
     assert fresh is not trainer
-    assert metric(at, "Step") == "0" and "Paused" in badge_text(at)
+    assert metric(at, "Step") == "0"
+    assert "Paused" in badge_text(at)
     weights, bias = neuron_weights(fresh.model, 0, 0)
-    assert weights[0] == initial_weight and bias == 0.0
+    assert weights[0] == initial_weight
+    assert bias == 0.0
 
 
 def test_edited_weight_is_what_the_next_step_uses(app):
@@ -114,8 +121,10 @@ def test_finishes_at_the_step_budget(app):
     button(at, "Start").click().run()
     at.run()
     assert "Finished" in badge_text(at)
-    assert metric(at, "Step") == "10" and not at.session_state["pg_running"]
-    assert button(at, "Start").disabled and button(at, "One step").disabled
+    assert metric(at, "Step") == "10"
+    assert not at.session_state["pg_running"]
+    assert button(at, "Start").disabled
+    assert button(at, "One step").disabled
 
 
 def test_bad_architecture_keeps_the_previous_network(app):
@@ -179,7 +188,8 @@ def test_network_figure_edges_and_nodes():
     )
     assert segments == 3 * 4 + 4 * 2  # one segment per weight, the zero one included
     colours = {trace.line.color for trace in fig.data if trace.mode == "lines"}
-    assert colours <= {"#d62728", "#1f77b4", "#9e9e9e"} and "#9e9e9e" in colours
+    assert colours <= {"#d62728", "#1f77b4", "#9e9e9e"}
+    assert "#9e9e9e" in colours
 
 
 def test_layer_figures_and_table_from_a_record():
@@ -197,7 +207,8 @@ def test_layer_figures_and_table_from_a_record():
 
 def test_parse_neuron_id():
     assert parse_neuron_id("2:5") == (2, 5)
-    assert parse_neuron_id("") is None and parse_neuron_id("x1") is None
+    assert parse_neuron_id("") is None
+    assert parse_neuron_id("x1") is None
 
 
 def test_a_diverging_run_finishes_with_a_message(app):

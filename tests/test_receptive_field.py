@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.common.hooks import count_hooks
 from core.geometry import GeometryError, analyze_stack, parse_layer, torch_module
-from core.hooks import count_hooks
 from core.receptive_field import (
     EMPTY_BOX,
     field_spans,
@@ -138,8 +138,10 @@ def test_real_max_pool_support_is_inside_the_box() -> None:
     y0, y1, x0, x1 = receptive_field(layers, (3, 10, 10), 1, 2, 4)
     support = x.grad[0].abs().sum(0).numpy() != 0
     assert support.any()
-    assert not support[:y0].any() and not support[y1:].any()
-    assert not support[:, :x0].any() and not support[:, x1:].any()
+    assert not support[:y0].any()
+    assert not support[y1:].any()
+    assert not support[:, :x0].any()
+    assert not support[:, x1:].any()
 
 
 def test_hand_computed_boxes() -> None:
@@ -275,8 +277,12 @@ def test_model_receptive_field_on_resnet18() -> None:
     # cell 8 -> maxpool cells 7..9 -> conv1 cells 13..19 -> pixels 2*13-3 .. 2*19+3 = 23..41
     assert theory == (23, 42, 23, 42)
     y0, y1, x0, x1 = early.box
-    assert y1 > y0 and x1 > x0
-    assert theory[0] <= y0 and y1 <= theory[1] and theory[2] <= x0 and x1 <= theory[3]
+    assert y1 > y0
+    assert x1 > x0
+    assert theory[0] <= y0
+    assert y1 <= theory[1]
+    assert theory[2] <= x0
+    assert x1 <= theory[3]
     late = model_receptive_field(model.net, x, "layer4", 1, 1)
     assert late.box == (0, 64, 0, 64)
     assert count_hooks(model.net) == 0

@@ -5,13 +5,14 @@ import threading
 import pytest
 import torch
 
-from core.single_thread import run_single_threaded, single_threaded
+from core.common.single_thread import run_single_threaded, single_threaded
 
 
 def test_worker_runs_one_torch_thread_and_leaves_other_threads_alone():
     default = torch.get_num_threads()
     ident, threads = run_single_threaded(lambda: (threading.get_ident(), torch.get_num_threads()))
-    assert ident != threading.get_ident() and threads == 1
+    assert ident != threading.get_ident()
+    assert threads == 1
     assert torch.get_num_threads() == default
     seen: list[int] = []
     thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))

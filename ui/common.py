@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import streamlit as st
 from PIL import Image
 
-from core.images import SUPPORTED_EXTENSIONS, ImageLoadError, load_image
+from core.common.images import SUPPORTED_EXTENSIONS, ImageLoadError, load_image
+from core.common.samples import SAMPLES, sample_path
 from core.models import (
     DEFAULT_MODEL,
     ImageModel,
@@ -23,7 +24,6 @@ from core.models import (
     model_spec,
     weights_available,
 )
-from core.samples import SAMPLES, sample_path
 
 
 @st.cache_resource(show_spinner="Loading the embedded model...")

@@ -17,8 +17,8 @@ import streamlit as st
 from torch import nn
 
 from core import digits
+from core.common.single_thread import run_single_threaded
 from core.digit_trainer import LiveTrainer
-from core.single_thread import run_single_threaded
 from ui.digits_plots import (
     curves_figure,
     heatmap_on_digit,

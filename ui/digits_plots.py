@@ -13,8 +13,8 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from core.attribution.display import render
 from core.digit_trainer import TrainingRecord
-from core.display import render
 
 HIGHLIGHT = np.array([214, 39, 40], np.uint8)  # red frame around decisive channels
 GRID = np.array([60, 60, 60], np.uint8)
@@ -187,7 +187,7 @@ def curves_figure(record: TrainingRecord) -> go.Figure:
 def heatmap_on_digit(heatmap: np.ndarray, digit: np.ndarray, opacity: float) -> np.ndarray:
     """An attribution map over the digit, drawn as grey ink on white paper.
 
-    Normalisation and colours come from :mod:`core.display` (the app's one place for
+    Normalisation and colours come from :mod:`core.attribution.display` (the app's one place for
     them), always in the diverging red-blue map with opacity proportional to the value:
     red for, blue against, clear paper at zero. A non-negative map (saliency) therefore
     shows only shades of red; an opaque sequential map would hide the paper.

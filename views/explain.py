@@ -23,7 +23,7 @@ from core.attribution import (
     by_cost,
     run_timed,
 )
-from core.display import SEQUENTIAL_MAPS, render
+from core.attribution.display import SEQUENTIAL_MAPS, render
 from ui.common import cached_top_k, image_picker, model_picker, show_top_k
 from ui.explain_ui import map_cache, method_params
 

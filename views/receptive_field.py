@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
+from core.common.samples import sample_path
 from core.geometry import StackReport, analyze_stack
 from core.receptive_field import largest_fields, overlay_field, receptive_field
-from core.samples import sample_path
 from ui.arithmetic import (
     INPUT_KEY,
     STACK_KEY,

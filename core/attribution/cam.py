@@ -28,7 +28,7 @@ from core.attribution.base import (
     fast_layout,
 )
 from core.attribution.guided import guided_map
-from core.hooks import forward_hooks
+from core.common.hooks import forward_hooks
 
 LAYER = Param(
     "layer",

@@ -26,7 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.hooks import forward_hooks
+from core.common.batchnorm import fold_conv_bn
+from core.common.hooks import forward_hooks
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +65,9 @@ def _fold(net: nn.Module, example: torch.Tensor) -> int:
             continue
         if bn.running_mean is None or bn.running_var is None:
             continue
-        with torch.no_grad():
-            scale = torch.rsqrt(bn.running_var + bn.eps)
-            if bn.weight is not None:
-                scale = scale * bn.weight
-            shift = -bn.running_mean * scale + (bn.bias if bn.bias is not None else 0.0)
-            conv.weight.mul_(scale.view(-1, 1, 1, 1))
-            bias = conv.bias * scale + shift if conv.bias is not None else shift
-            conv.bias = nn.Parameter(bias.detach().clone(), requires_grad=False)
+        weight, bias = fold_conv_bn(conv, bn)
+        conv.weight = nn.Parameter(weight, requires_grad=False)
+        conv.bias = nn.Parameter(bias, requires_grad=False)
         for parent, name, child in parents:
             if child is bn:
                 setattr(parent, name, nn.Identity())

@@ -51,7 +51,9 @@ from core.attribution.base import (
     sum_over_channels,
 )
 from core.attribution.guided import check_same_logits
-from core.attribution.ops import Interceptor, _arg, on_path, op_name, rectifier_rule
+from core.attribution.ops import Interceptor, on_path, op_name, rectifier_rule
+from core.common.batchnorm import batch_norm_affine, fold_affine
+from core.common.torch_calls import call_arg
 
 LinearOp = Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor | None], torch.Tensor]
 
@@ -231,8 +233,8 @@ class _Rules:
         self, kind: str, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         x = args[0]
-        weight = _arg(args, kwargs, 1, "weight", None)
-        bias = _arg(args, kwargs, 2, "bias", None)
+        weight = call_arg(args, kwargs, 1, "weight", None)
+        bias = call_arg(args, kwargs, 2, "bias", None)
         if on_path(weight) or on_path(bias):
             raise MethodNotApplicable(f"LRP: the weights of a {name} depend on the input")
         if name == "linear":
@@ -258,25 +260,20 @@ class _Rules:
         self, kind: str, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         x = args[0]
-        mean = _arg(args, kwargs, 1, "running_mean", None)
-        var = _arg(args, kwargs, 2, "running_var", None)
-        gamma = _arg(args, kwargs, 3, "weight", None)
-        beta = _arg(args, kwargs, 4, "bias", None)
-        training = bool(_arg(args, kwargs, 5, "training", False))
-        eps = float(_arg(args, kwargs, 7, "eps", 1e-5))
+        mean = call_arg(args, kwargs, 1, "running_mean", None)
+        var = call_arg(args, kwargs, 2, "running_var", None)
+        gamma = call_arg(args, kwargs, 3, "weight", None)
+        beta = call_arg(args, kwargs, 4, "bias", None)
+        training = bool(call_arg(args, kwargs, 5, "training", False))
+        eps = float(call_arg(args, kwargs, 7, "eps", 1e-5))
         if training or mean is None or var is None:
             raise MethodNotApplicable("LRP needs batch norm in eval mode with running statistics")
-        scale = torch.rsqrt(var.detach() + eps)
-        if gamma is not None:
-            scale = scale * gamma.detach()
-        shift = -mean.detach() * scale + (beta.detach() if beta is not None else 0.0)
+        scale, shift = batch_norm_affine(mean, var, gamma, beta, eps)
         producer = self.produced.get(id(x))
         if producer is not None and producer[0] is x:
-            # Fold into the convolution / linear layer that produced x:
-            # W' = W * scale (per output channel), b' = b * scale + shift.
+            # Fold into the convolution / linear layer that produced x.
             _, inp, weight, bias, op = producer
-            fused_w = weight * scale.view(-1, *([1] * (weight.dim() - 1)))
-            fused_b = shift + (bias * scale if bias is not None else 0.0)
+            fused_w, fused_b = fold_affine(weight, bias, scale, shift)
             out = _LinearLRP.apply(inp, fused_w, fused_b, op, self.rule)
             self.produced[id(out)] = (out, inp, fused_w, fused_b, op)
             return out
@@ -304,8 +301,8 @@ class _Rules:
     def add(
         self, kind: str, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        a, b = args[0], _arg(args, kwargs, 1, "other", None)
-        if _arg(args, kwargs, 2, "alpha", 1) != 1:
+        a, b = args[0], call_arg(args, kwargs, 1, "other", None)
+        if call_arg(args, kwargs, 2, "alpha", 1) != 1:
             raise MethodNotApplicable("LRP: add with alpha != 1 is not supported")
         inplace = name in ("add_", "__iadd__")
         if not on_path(a):  # constant + path tensor: put the path tensor first
@@ -318,7 +315,7 @@ class _Rules:
     def scale(
         self, kind: str, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        a, other = args[0], _arg(args, kwargs, 1, "other", None)
+        a, other = args[0], call_arg(args, kwargs, 1, "other", None)
         if on_path(a) and on_path(other):
             raise MethodNotApplicable(
                 f"LRP has no rule for `{op_name(func)}` of two activations (a gate or "

@@ -26,7 +26,7 @@ Properties this relies on (tested in ``tests/test_attribution_ops.py``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from core.attribution.base import MethodNotApplicable
+from core.common.torch_calls import call_arg, tensors_in
 
 # ------------------------------------------------------------------ classification
 
@@ -110,31 +111,17 @@ def op_name(func: Callable[..., Any]) -> str:
     return str(name)
 
 
-def _tensors(values: Iterable[Any]) -> Iterable[torch.Tensor]:
-    for value in values:
-        if isinstance(value, torch.Tensor):
-            yield value
-        elif isinstance(value, list | tuple):
-            yield from _tensors(value)
-
-
 def on_path(t: Any) -> bool:
     """A tensor that carries gradient back to the input (not a frozen parameter)."""
     return isinstance(t, torch.Tensor) and t.requires_grad and not isinstance(t, torch.nn.Parameter)
 
 
 def _any_on_path(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    return any(on_path(t) for t in _tensors((*args, *kwargs.values())))
+    return any(on_path(t) for t in tensors_in((*args, *kwargs.values())))
 
 
 def _floating_result(result: Any) -> bool:
-    return any(t.is_floating_point() for t in _tensors([result]))
-
-
-def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str, default: Any) -> Any:
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name, default)
+    return any(t.is_floating_point() for t in tensors_in([result]))
 
 
 # --------------------------------------------------------------- parsed call views
@@ -162,18 +149,18 @@ def parse_rectifier(
     inplace = name.endswith("_")
     if name in ("relu", "relu_"):
         lower, upper = 0.0, math.inf
-        inplace = inplace or bool(_arg(args, kwargs, 1, "inplace", False))
+        inplace = inplace or bool(call_arg(args, kwargs, 1, "inplace", False))
     elif name == "relu6":
         lower, upper = 0.0, 6.0
-        inplace = bool(_arg(args, kwargs, 1, "inplace", False))
+        inplace = bool(call_arg(args, kwargs, 1, "inplace", False))
     elif name in ("hardtanh", "hardtanh_"):
-        lower = _arg(args, kwargs, 1, "min_val", -1.0)
-        upper = _arg(args, kwargs, 2, "max_val", 1.0)
-        inplace = inplace or bool(_arg(args, kwargs, 3, "inplace", False))
+        lower = call_arg(args, kwargs, 1, "min_val", -1.0)
+        upper = call_arg(args, kwargs, 2, "max_val", 1.0)
+        inplace = inplace or bool(call_arg(args, kwargs, 3, "inplace", False))
     elif name in ("threshold", "threshold_"):
-        level = _arg(args, kwargs, 1, "threshold", None)
-        value = _arg(args, kwargs, 2, "value", None)
-        inplace = inplace or bool(_arg(args, kwargs, 3, "inplace", False))
+        level = call_arg(args, kwargs, 1, "threshold", None)
+        value = call_arg(args, kwargs, 2, "value", None)
+        inplace = inplace or bool(call_arg(args, kwargs, 3, "inplace", False))
         if level != 0 or value != 0:
             raise MethodNotApplicable(
                 f"threshold({level}, {value}) is not a ReLU; this method handles ReLU-type "
@@ -181,10 +168,10 @@ def parse_rectifier(
             )
         lower, upper = 0.0, math.inf
     elif name in ("clamp_min", "clamp_min_"):
-        lower, upper = _arg(args, kwargs, 1, "min", None), math.inf
+        lower, upper = call_arg(args, kwargs, 1, "min", None), math.inf
     else:  # clamp, clip and their in-place forms
-        lower = _arg(args, kwargs, 1, "min", None)
-        upper = _arg(args, kwargs, 2, "max", None)
+        lower = call_arg(args, kwargs, 1, "min", None)
+        upper = call_arg(args, kwargs, 2, "max", None)
         upper = math.inf if upper is None else upper
     if isinstance(lower, torch.Tensor) or isinstance(upper, torch.Tensor):
         raise MethodNotApplicable(f"{name} with tensor bounds is not a ReLU-type activation")
@@ -199,7 +186,7 @@ def parse_rectifier(
 def check_dropout(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Dropout is a plain copy only in eval mode."""
     default = name not in ("alpha_dropout", "feature_alpha_dropout")
-    if name in _DROPOUTS and bool(_arg(args, kwargs, 2, "training", default)):
+    if name in _DROPOUTS and bool(call_arg(args, kwargs, 2, "training", default)):
         raise MethodNotApplicable(
             "the network applies dropout in training mode during the forward pass"
         )
@@ -254,7 +241,7 @@ class Interceptor(TorchFunctionMode):
             return result
         if known is None:
             result = func(*args, **kwargs)
-            if any(on_path(t) for t in _tensors([result])):
+            if any(on_path(t) for t in tensors_in([result])):
                 raise MethodNotApplicable(
                     f"{self.method} has no rule for the operation `{op_name(func)}` in this "
                     "network; it supports convolutions, linear layers, batch norm, pooling, "

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +30,7 @@ from core.attribution.base import (
     fast_layout,
 )
 from core.attribution.gradients import SEED, baseline_input
+from core.common.lru import LRUCache
 
 
 def _window_count(size: int, patch: int, stride: int) -> int:
@@ -108,9 +107,8 @@ class Occlusion(Method):
 
 # ---------------------------------------------------------------------------- LIME
 
-_SEGMENT_CACHE: OrderedDict[tuple[str, tuple[int, ...], int], np.ndarray] = OrderedDict()
-_SEGMENT_LOCK = threading.Lock()
-_SEGMENT_CACHE_SIZE = 32
+# One segmentation per image and count; 32 of them at 224 x 224 are ~13 MB.
+_SEGMENTS: LRUCache[np.ndarray] = LRUCache(max_entries=32, max_bytes=64 * 2**20)
 
 
 def superpixels(pixels: np.ndarray, count: int) -> np.ndarray:
@@ -128,10 +126,9 @@ def superpixels(pixels: np.ndarray, count: int) -> np.ndarray:
     from skimage.segmentation import slic  # imported on first use: ~0.5 s at start-up
 
     key = (hashlib.sha1(pixels.tobytes()).hexdigest(), pixels.shape, count)
-    with _SEGMENT_LOCK:
-        if key in _SEGMENT_CACHE:
-            _SEGMENT_CACHE.move_to_end(key)
-            return _SEGMENT_CACHE[key]
+    cached = _SEGMENTS.get(key)
+    if cached is not None:
+        return cached
     if pixels.ndim == 3:
         labels = slic(pixels, n_segments=count, compactness=10, start_label=0)
     else:  # greyscale: compactness on the [0, 1] scale
@@ -140,10 +137,7 @@ def superpixels(pixels: np.ndarray, count: int) -> np.ndarray:
         )
     labels = np.unique(labels, return_inverse=True)[1].reshape(labels.shape)  # 0..n-1
     labels.setflags(write=False)
-    with _SEGMENT_LOCK:
-        _SEGMENT_CACHE[key] = labels
-        while len(_SEGMENT_CACHE) > _SEGMENT_CACHE_SIZE:
-            _SEGMENT_CACHE.popitem(last=False)
+    _SEGMENTS.put(key, labels)
     return labels
 
 

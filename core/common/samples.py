@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_images"
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_images"
 
 # file name -> caption shown in pickers; order = order in the UI
 SAMPLES: dict[str, str] = {

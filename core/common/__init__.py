@@ -1,0 +1,41 @@
+"""Infrastructure shared by every domain: scoped hooks, single-threaded workers, image
+decoding, the sample photos, batch-norm folding, the LRU cache and torch-call helpers.
+
+Imports nothing else of ``core`` (see ``docs/architecture.md``).
+"""
+
+from core.common.batchnorm import batch_norm_affine, fold_affine, fold_conv_bn
+from core.common.hooks import count_hooks, forward_hooks, record_outputs
+from core.common.images import (
+    SUPPORTED_EXTENSIONS,
+    ImageLoadError,
+    LoadedImage,
+    load_image,
+    to_rgb,
+)
+from core.common.lru import LRUCache, nbytes
+from core.common.samples import SAMPLES, sample_path
+from core.common.single_thread import run_single_threaded, single_threaded
+from core.common.torch_calls import call_arg, tensors_in
+
+__all__ = [
+    "SAMPLES",
+    "SUPPORTED_EXTENSIONS",
+    "ImageLoadError",
+    "LRUCache",
+    "LoadedImage",
+    "batch_norm_affine",
+    "call_arg",
+    "count_hooks",
+    "fold_affine",
+    "fold_conv_bn",
+    "forward_hooks",
+    "load_image",
+    "nbytes",
+    "record_outputs",
+    "run_single_threaded",
+    "sample_path",
+    "single_threaded",
+    "tensors_in",
+    "to_rgb",
+]

@@ -1,0 +1,42 @@
+"""Image classifiers: the registry, the embedded EfficientNet-Lite0 and torchvision's zoo.
+
+``from core.models import load_model, classify, list_models, ImageModel, ModelUnavailable``.
+Adding a model is one :func:`register` call (see ``docs/architecture.md``).
+"""
+
+from core.models import lite0, zoo  # noqa: F401 - importing them registers their models
+from core.models.registry import (
+    DEFAULT_MODEL,
+    LOAD_COUNTS,
+    ImageModel,
+    ModelSpec,
+    ModelUnavailable,
+    Prediction,
+    classify,
+    classify_tensor,
+    imagenet_labels,
+    list_models,
+    load_model,
+    model_spec,
+    register,
+    titles,
+    weights_available,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "LOAD_COUNTS",
+    "ImageModel",
+    "ModelSpec",
+    "ModelUnavailable",
+    "Prediction",
+    "classify",
+    "classify_tensor",
+    "imagenet_labels",
+    "list_models",
+    "load_model",
+    "model_spec",
+    "register",
+    "titles",
+    "weights_available",
+]
