@@ -175,6 +175,7 @@ class Method(ABC):
         title: Human name, e.g. ``"Grad-CAM"``.
         summary: One sentence on what the map shows.
         paper: Link to the paper.
+        citation: Authors and year, e.g. ``"Selvaraju et al. 2017"``.
         signed: The map has meaningful signs (red for, blue against the class).
         stochastic: The map depends on random numbers (fixed by a ``seed`` parameter).
         needs_gradients: Runs backward passes.
@@ -186,6 +187,7 @@ class Method(ABC):
     title: ClassVar[str]
     summary: ClassVar[str]
     paper: ClassVar[str]
+    citation: ClassVar[str]
     signed: ClassVar[bool]
     stochastic: ClassVar[bool] = False
     needs_gradients: ClassVar[bool] = True

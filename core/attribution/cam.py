@@ -152,6 +152,7 @@ class GradCAM(Method):
     title = "Grad-CAM"
     summary = "Where the last convolutional features that favour the class are (coarse)."
     paper = "https://arxiv.org/abs/1610.02391"
+    citation = "Selvaraju et al. 2017"
     signed = False
     params = (LAYER,)
 
@@ -183,6 +184,7 @@ class GradCAMPlusPlus(Method):
     title = "Grad-CAM++"
     summary = "Grad-CAM with per-location weights: covers several objects of the class better."
     paper = "https://arxiv.org/abs/1710.11063"
+    citation = "Chattopadhay et al. 2018"
     signed = False
     params = (LAYER,)
 
@@ -214,6 +216,7 @@ class GuidedGradCAM(Method):
     title = "Guided Grad-CAM"
     summary = "Guided backprop's sharp edges, kept only where Grad-CAM says the class is."
     paper = "https://arxiv.org/abs/1610.02391"
+    citation = "Selvaraju et al. 2017"
     signed = False
     params = (LAYER,)
 

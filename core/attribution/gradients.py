@@ -70,6 +70,7 @@ class Saliency(Method):
     title = "Saliency"
     summary = "How much a tiny change of each pixel would change the class score (|gradient|)."
     paper = "https://arxiv.org/abs/1312.6034"
+    citation = "Simonyan, Vedaldi & Zisserman 2014"
     signed = False
 
     def compute(
@@ -118,6 +119,7 @@ class IntegratedGradients(Method):
     title = "Integrated Gradients"
     summary = "Each pixel's share of the score difference between a baseline and the image."
     paper = "https://arxiv.org/abs/1703.01365"
+    citation = "Sundararajan, Taly & Yan 2017"
     signed = True
     needs_baseline = True
     params = (
@@ -172,6 +174,7 @@ class SmoothGrad(Method):
     title = "SmoothGrad"
     summary = "Saliency averaged over many noisy copies of the image: less speckle."
     paper = "https://arxiv.org/abs/1706.03825"
+    citation = "Smilkov et al. 2017"
     signed = False
     stochastic = True
     params = (

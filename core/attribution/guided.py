@@ -84,6 +84,7 @@ class GuidedBackprop(Method):
     title = "Guided backprop"
     summary = "Gradient with negative signals stopped at every ReLU: sharp edges of the evidence."
     paper = "https://arxiv.org/abs/1412.6806"
+    citation = "Springenberg et al. 2015"
     signed = False
 
     def compute(
@@ -113,6 +114,7 @@ class DeconvNet(Method):
     title = "DeconvNet"
     summary = "Class signal projected back with ReLUs applied on the way down."
     paper = "https://arxiv.org/abs/1311.2901"
+    citation = "Zeiler & Fergus 2014"
     signed = False
 
     def compute(

@@ -341,6 +341,7 @@ class LRP(Method):
     title = "LRP"
     summary = "The class score passed back layer by layer; red for, blue against."
     paper = "https://doi.org/10.1371/journal.pone.0130140"
+    citation = "Bach et al. 2015"
     signed = True
     params = (
         Param(

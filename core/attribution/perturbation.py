@@ -49,6 +49,7 @@ class Occlusion(Method):
     title = "Occlusion"
     summary = "How much the class score drops when a patch around each pixel is covered."
     paper = "https://arxiv.org/abs/1311.2901"
+    citation = "Zeiler & Fergus 2014"
     signed = True
     needs_gradients = False
     needs_baseline = True
@@ -204,6 +205,7 @@ class Lime(Method):
     title = "LIME"
     summary = "Superpixels whose presence raises (red) or lowers (blue) the class score."
     paper = "https://arxiv.org/abs/1602.04938"
+    citation = "Ribeiro, Singh & Guestrin 2016"
     signed = True
     stochastic = True
     needs_gradients = False
