@@ -33,11 +33,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.timing import median_seconds  # noqa: E402
-from core.animation import plan_animation, render_frames, to_gif  # noqa: E402
-from core.geometry import analyze_stack, output_shapes, torch_stack  # noqa: E402
-from core.layer_table import layer_table  # noqa: E402
+from core.arithmetic import (  # noqa: E402
+    analyze_stack,
+    field_spans,
+    layer_table,
+    output_shapes,
+    plan_animation,
+    render_frames,
+    to_gif,
+    torch_stack,
+)
 from core.models import load_model  # noqa: E402
-from core.receptive_field import field_spans  # noqa: E402
 
 
 def stack_of_50() -> list[dict]:

@@ -46,8 +46,7 @@ sys.path.insert(0, str(REPO))
 from bench.timing import summary, timed  # noqa: E402
 from core import digits  # noqa: E402
 from core.common.single_thread import run_single_threaded  # noqa: E402
-from core.digit_trainer import LiveTrainer  # noqa: E402
-from ui.digits_plots import probability_figure, tile_channels, units_figure  # noqa: E402
+from ui.digits.plots import probability_figure, tile_channels, units_figure  # noqa: E402
 
 CLASSIFY_TARGET_MS = 5.0
 STROKE_TARGET_MS = 100.0
@@ -98,7 +97,7 @@ import time
 started = time.perf_counter()
 import streamlit as st
 import streamlit_drawable_canvas
-import ui.digits_panels as panels
+import ui.digits.panels as panels
 from streamlit_drawable_canvas import CanvasResult
 
 def fake_canvas(**kwargs):
@@ -211,7 +210,7 @@ def main() -> None:
           f"   ({fooled.iterations} iterations, L2 {fooled.l2:.3f})")  # fmt: skip
     print(f"seven-segment x128  {summary(timed(lambda: digits.seven_segment_table(net), 5, 1))}")
     print(f"prototypes (150)    {summary(timed(lambda: digits.class_prototypes(net), 3, 0))}")
-    trainer = LiveTrainer()
+    trainer = digits.LiveTrainer()
     print(f"LeNet step (10 mb)  {summary(timed(lambda: trainer.step(10), 10, 1))}")
 
 

@@ -66,7 +66,6 @@ from core.attribution import (  # noqa: E402
     Attributor,
     attributor_for,
     context_for,
-    run_method,
 )
 from core.attribution.display import render  # noqa: E402
 from core.attribution.perturbation import image_pixels, superpixels  # noqa: E402
@@ -201,7 +200,7 @@ def page_timings(model: Any, data: bytes, repeats: int) -> tuple[float, float]:
         image = load_image(data).image
         predictions = classify(model, image, 5)
         run = attributor_for(model, image)
-        heat = run_method(run, "gradcam", predictions[0].index)
+        heat = run.attribute("gradcam", predictions[0].index).heatmap
         render(model.crop(image), heat, False).save(io.BytesIO(), format="PNG")
 
     def panel() -> None:
@@ -210,7 +209,7 @@ def page_timings(model: Any, data: bytes, repeats: int) -> tuple[float, float]:
         run = attributor_for(model, image)
         crop = model.crop(image)
         for name in DEFAULT_METHODS:
-            heat = run_method(run, name, predictions[0].index)
+            heat = run.attribute(name, predictions[0].index).heatmap
             render(crop, heat, METHODS[name].signed).save(io.BytesIO(), format="PNG")
 
     return best_time(first, repeats)[0], best_time(panel, max(1, repeats // 2))[0]
@@ -246,7 +245,11 @@ def main() -> None:
             continue
 
         def ours(name: str = name, params: dict[str, Any] = params) -> np.ndarray:
-            return run_method(Attributor(model.net, x, context_for(model)), name, target, **params)
+            return (
+                Attributor(model.net, x, context_for(model))
+                .attribute(name, target, **params)
+                .heatmap
+            )
 
         ours_s, ours_all, our_map = best_time(ours, args.repeats)
         variants = [key for key in refs if key == name or key.startswith(name + " (")]

@@ -9,7 +9,7 @@ Measured, on the same batches and the same network:
   gradients and dLoss/d(pre)/d(post) of every neuron, the activation derivatives, the
   per-layer statistics, numpy copies of everything, the SGD update and the loss and
   accuracy on the whole training set. It runs on the playground's single-threaded worker
-  (see ``core.playground.run_single_threaded``), as in the app.
+  (see ``core.common.run_single_threaded``), as in the app.
 - A bare torch step (forward, ``loss.backward()``, ``SGD.step()``), no recording, once on
   the same single-threaded worker (the fair ratio) and once in the calling thread with
   torch's default thread count (what the trainer would cost without the worker).
@@ -30,7 +30,8 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.timing import summary, timed
-from core.playground import MLP, NetSpec, Trainer, make_dataset, run_single_threaded
+from core.common import run_single_threaded
+from core.playground import MLP, NetSpec, Trainer, make_dataset
 
 TARGET_MS = 20.0
 

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.layer_table import model_layer_table, to_csv  # noqa: E402
+from core.arithmetic import model_layer_table, to_csv  # noqa: E402
 from core.models import load_model  # noqa: E402
 
 # name -> pretrained (the table does not depend on weight values; random init is enough)

@@ -1,4 +1,4 @@
-"""Train the digits lab's CNN and write ``core/weights/digits_cnn.pt``.
+"""Train the digits lab's CNN and write ``core/digits/weights/digits_cnn.pt``.
 
 Usage (from the repository root)::
 

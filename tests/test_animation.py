@@ -3,68 +3,55 @@
 from __future__ import annotations
 
 import io
-import random
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, reject, settings
 from PIL import Image
 
-from core.animation import (
+from core.arithmetic import (
+    GeometryError,
+    animation_gif,
+    frame_layout,
+    output_shapes,
+    output_size_formula,
+    plan_animation,
+    readable_input_size,
+    receptive_field,
+    render_frame,
+    render_frames,
+    to_gif,
+)
+from core.arithmetic.animation_frames import (
     _COLOURS,
     _CURRENT,
     _DONE,
     _TAP_ON_EMPTY,
     _TAP_ON_INPUT,
-    animation_gif,
-    frame_layout,
-    output_size_formula,
-    plan_animation,
-    readable_input_size,
-    render_frame,
-    render_frames,
-    to_gif,
 )
-from core.geometry import GeometryError, output_shapes
-from core.receptive_field import receptive_field
+from tests.strategies import DETERMINISTIC, KERNEL_OPS, Stack, layer_stacks
 
-
-def _random_layer(rng: random.Random) -> dict:
-    op = rng.choice(["conv2d", "convtranspose2d", "maxpool2d", "avgpool2d"])
-    pair = lambda lo, hi: (rng.randint(lo, hi), rng.randint(lo, hi))  # noqa: E731
-    layer = {"op": op, "kernel_size": pair(1, 4), "stride": pair(1, 3), "padding": pair(0, 2)}
-    if op != "avgpool2d":
-        layer["dilation"] = pair(1, 3)
-    if op in ("conv2d", "convtranspose2d"):
-        layer["out_channels"] = 1
-    if op == "convtranspose2d":
-        layer["output_padding"] = pair(0, 2)
-    if op in ("maxpool2d", "avgpool2d"):
-        layer["ceil_mode"] = rng.random() < 0.5
-    return layer
-
-
-def _valid_random_layers(n: int, seed: int = 3):
-    rng = random.Random(seed)
-    found = []
-    while len(found) < n:
-        layer = _random_layer(rng)
-        hw = (rng.randint(1, 7), rng.randint(1, 7))
-        try:
-            plan = plan_animation(layer, hw)
-        except GeometryError:
-            continue
-        if plan.n_frames <= 120:  # keeps the test quick; any size works the same way
-            found.append((layer, hw))
-    return found
+# one exact conv, transposed conv or pooling row on a 1..7 x 1..7 input
+KERNEL_ROWS = layer_stacks(
+    ops=KERNEL_OPS, layers=(1, 1), channels=(1,), sides=(1, 7), out_channels=1
+)
+FRAME_EXAMPLES = 40
+MAX_TESTED_FRAMES = 120  # keeps the test quick; any size works the same way
 
 
 def _pixel(image: Image.Image, xy: tuple[int, int]) -> tuple[int, int, int]:
     return image.getpixel(xy)
 
 
-@pytest.mark.parametrize(("layer", "hw"), _valid_random_layers(40))
-def test_frames_show_the_cells_each_output_reads(layer, hw) -> None:
-    plan = plan_animation(layer, hw)
+@settings(DETERMINISTIC, max_examples=FRAME_EXAMPLES)
+@given(KERNEL_ROWS)
+def test_frames_show_the_cells_each_output_reads(stack: Stack) -> None:
+    (_, *hw), (layer,) = stack
+    try:
+        plan = plan_animation(layer, hw)
+    except GeometryError:
+        reject()
+    assume(plan.n_frames <= MAX_TESTED_FRAMES)
     _, out_h, out_w = output_shapes((1, *hw), [layer])[0]
     assert plan.n_frames == out_h * out_w
     frames = render_frames(plan)
@@ -149,7 +136,7 @@ def test_gif_round_trip() -> None:
         where = (drawn == colour).all(axis=2)
         assert (decoded[where] == colour).all()
     assert (drawn == _DONE).all(axis=2).any()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no frames"):
         to_gif([])
     with pytest.raises(IndexError):
         render_frame(plan, plan.n_frames)

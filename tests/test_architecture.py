@@ -68,7 +68,7 @@ def test_core_imports_follow_the_layers(path):
     for name in imported_modules(path):
         parts = name.split(".")
         outside = parts[0] in ("ui", "views", "tests", "bench", "scripts", "streamlit")
-        lower_layer = parts[0] == "core" and len(parts) > 1 and parts[1] in ALLOWED - allowed
+        lower_layer = parts[0] == "core" and len(parts) > 1 and parts[1] in ALLOWED.keys() - allowed
         if outside or lower_layer:
             wrong.add(name)
     assert not wrong, f"{package} may import only {sorted(allowed)}; found {sorted(wrong)}"

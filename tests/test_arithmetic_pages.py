@@ -10,9 +10,7 @@ from PIL import Image
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from core.animation import plan_animation
-from core.geometry import PRESETS
-from core.receptive_field import receptive_field
+from core.arithmetic import PRESETS, plan_animation, receptive_field
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120

@@ -15,6 +15,7 @@ from core.attribution import (
     METHODS,
     AttributionContext,
     Attributor,
+    Method,
     MethodNotApplicable,
     Param,
     attribute,
@@ -23,7 +24,6 @@ from core.attribution import (
     context_for,
     explain,
     feature_map_layers,
-    run_method,
 )
 from core.common.hooks import count_hooks
 from core.common.samples import sample_path
@@ -34,6 +34,8 @@ REQUIRED = {
     "saliency", "deconvnet", "guided_backprop", "gradcam", "gradcam++", "guided_gradcam",
     "integrated_gradients", "smoothgrad", "occlusion", "lime", "lrp",
 }  # fmt: skip
+
+SEED_LIKE = Param("seed", 0, "Seed.", "int", 0, 10, 1)
 
 # Cheap settings for every method (tests only).
 CHEAP = {
@@ -113,6 +115,49 @@ def test_bad_parameters_and_targets_get_clear_errors() -> None:
         attribute(training, x, "saliency", 0)
 
 
+def test_declarations_are_checked_when_a_method_is_defined() -> None:
+    with pytest.raises(TypeError, match="twice"):
+
+        class Twice(Method):  # pragma: no cover - the class statement itself fails
+            name = title = summary = paper = citation = "twice"
+            signed = False
+            params = (SEED_LIKE, SEED_LIKE)
+
+            def compute(self, run, target, params, progress):
+                raise AssertionError
+
+    with pytest.raises(ValueError, match="between"):
+
+        class OutOfRange(Method):  # pragma: no cover
+            name = title = summary = paper = citation = "out"
+            signed = False
+            params = (Param("steps", 0, "Steps.", "int", 1, 10, 1),)
+
+            def compute(self, run, target, params, progress):
+                raise AssertionError
+
+
+def test_a_typo_in_a_methods_own_code_names_the_declared_parameters() -> None:
+    resolved = METHODS["smoothgrad"].resolve({"samples": 3})
+    assert resolved["samples"] == 3
+    assert resolved["noise"] == METHODS["smoothgrad"].defaults()["noise"]
+    with pytest.raises(KeyError, match="declares no parameter 'sampels'; it has: samples"):
+        resolved["sampels"]
+
+
+def test_forward_only_methods_run_without_autograd() -> None:
+    seen: dict[str, bool] = {}
+
+    class Probe(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.setdefault("grad", torch.is_grad_enabled())
+            return DigitsNet()(x)
+
+    assert not METHODS["occlusion"].needs_gradients
+    attribute(Probe().eval(), digit_input(), "occlusion", 0, patch=14, stride=14)
+    assert seen["grad"] is False
+
+
 def test_target_none_means_top1_and_maps_are_float_at_input_size() -> None:
     net, x = DigitsNet(), digit_input()
     top1 = int(net(x).argmax())
@@ -140,11 +185,11 @@ def test_no_hook_is_left_after_any_method_or_error(model: ImageModel, cat: Image
     before = count_hooks(model.net)
     run = attributor_for(model, cat)
     for name in METHODS:
-        run_method(run, name, 285, **CHEAP.get(name, {}))
+        run.attribute(name, 285, **CHEAP.get(name, {}))
         assert count_hooks(model.net) == before, name
     # Errors raised inside the forward pass (in a hook, in the interception mode).
     with pytest.raises(MethodNotApplicable, match="not a \\(1, C, h, w\\) feature map"):
-        run_method(run, "gradcam", 285, layer="classifier")
+        run.attribute("gradcam", 285, layer="classifier")
     assert count_hooks(model.net) == before
     silu = nn.Sequential(
         nn.Conv2d(3, 4, 3), nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)
@@ -171,7 +216,7 @@ def test_two_threads_get_exactly_the_single_thread_answers(
     context = context_for(model)
 
     def compute(name: str) -> np.ndarray:
-        return run_method(Attributor(model.net, x, context), name, 285, **CHEAP.get(name, {}))
+        return Attributor(model.net, x, context).attribute(name, 285, **CHEAP.get(name, {})).heatmap
 
     alone = {name: compute(name) for pair in pairs for name in pair}
     for pair in pairs:
@@ -198,8 +243,8 @@ def test_two_threads_get_exactly_the_single_thread_answers(
 
 def test_work_is_shared_between_methods(model: ImageModel, cat: Image.Image) -> None:
     run = attributor_for(model, cat)
-    run_method(run, "gradcam", 285)
-    run_method(run, "guided_backprop", 285)
+    run.attribute("gradcam", 285)
+    run.attribute("guided_backprop", 285)
     calls = []
     forward = model.net.forward
 
@@ -211,8 +256,8 @@ def test_work_is_shared_between_methods(model: ImageModel, cat: Image.Image) -> 
     shadow = Attributor(model.net, run.x, run.context)
     shadow._shared = run._shared
     shadow.net = _Wrapper(counting_forward)
-    run_method(shadow, "guided_gradcam", 285)
-    run_method(shadow, "gradcam++", 285)
+    shadow.attribute("guided_gradcam", 285)
+    shadow.attribute("gradcam++", 285)
     assert calls == []
 
 

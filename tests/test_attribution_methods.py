@@ -22,7 +22,6 @@ from core.attribution import (
     attribute,
     attributor_for,
     context_for,
-    run_method,
 )
 from core.attribution.gradients import baseline_input
 from core.attribution.perturbation import superpixels
@@ -119,7 +118,7 @@ def test_integrated_gradients_completeness_at_128_steps(baseline: str) -> None:
         deltas = net(x)[0] - net(baseline_input(run, baseline, 0))[0]  # (10,)
     target = int(deltas.abs().argmax())  # the class whose score moves most: a real test
     delta = float(deltas[target])
-    heat = run_method(run, "integrated_gradients", target, steps=128, baseline=baseline)
+    heat = run.attribute("integrated_gradients", target, steps=128, baseline=baseline).heatmap
     assert abs(delta) > 0.02
     assert abs(heat.sum() - delta) <= 0.02 * abs(delta)
 
@@ -242,7 +241,7 @@ def test_equal_to_captum_and_pytorch_grad_cam(which: str, request: pytest.Fixtur
         method, params = OUR_SETTINGS[name]
         if method == "occlusion":
             params = {"patch": run.size[0] // 2, "stride": run.size[0] // 4}
-        ours = run_method(run, method, target, **params)
+        ours = run.attribute(method, target, **params).heatmap
         r = correlation(ours, reference)
         assert r >= 0.99, f"{name}: r = {r:.4f}"
 

@@ -186,7 +186,7 @@ def test_no_ink_raises_empty_drawing(blank):
 
 def test_bad_arrays_raise_value_error():
     for bad in (np.zeros((4, 4, 2)), np.zeros(10), np.zeros((0, 5))):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"expected a \(H, W\)|has no pixels"):
             digits.preprocess(bad)
 
 
@@ -302,7 +302,7 @@ def test_seven_segment_images_and_masks():
     assert digits.seven_segment_image("").max() == 0
     top, middle = digits.seven_segment_image("a"), digits.seven_segment_image("g")
     assert np.nonzero(top)[0].mean() < np.nonzero(middle)[0].mean()  # a above g
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown segments"):
         digits.seven_segment_image("x")
 
 
@@ -317,6 +317,44 @@ def test_seven_segment_table_covers_all_patterns(net):
         probs = digits.classify(digits.preprocess(digits.seven_segment_image(row.segments)), net)
         assert row.predicted == int(probs.argmax())
         assert row.probability == pytest.approx(float(probs.max()), abs=1e-6)
+
+
+def test_segment_masks_round_trip_and_name_the_digits():
+    assert all(digits.mask_from_segments(digits.segments_from_mask(m)) == m for m in range(128))
+    assert digits.mask_from_segments("cb") == digits.mask_from_segments("bc") == 0b0000110
+    assert [digits.digit_shown(s) for s in digits.SEVEN_SEGMENT_DIGITS.values()] == list(range(10))
+    assert digits.digit_shown("cb") == 1
+    assert digits.digit_shown("bcg") is None
+    assert digits.digit_shown("") is None
+    with pytest.raises(ValueError, match="unknown segments"):
+        digits.mask_from_segments("bz")
+
+
+def test_seven_segment_reading_agrees_with_the_table(net):
+    table = digits.seven_segment_table(net)
+    for lit in ("cb", "abcdg", "bcg"):
+        reading = digits.seven_segment_reading(net, lit)
+        row = table[reading.mask]
+        assert reading.result.segments == row.segments  # display order: "cb" -> "bc"
+        assert (reading.result.digit, reading.result.predicted) == (row.digit, row.predicted)
+        assert reading.result.probability == pytest.approx(row.probability, abs=1e-6)
+        assert reading.probabilities is not None
+        assert reading.probabilities.shape == (10,)
+        np.testing.assert_array_equal(reading.image, digits.seven_segment_image(row.segments))
+    empty = digits.seven_segment_reading(net, "")
+    assert (empty.mask, empty.probabilities, empty.result) == (0, None, digits.NOTHING_LIT)
+
+
+def test_seven_segment_summary_counts_the_table(net):
+    summary = digits.seven_segment_summary(net)
+    table = digits.seven_segment_table(net)
+    assert [r.segments for r in summary.table] == [r.segments for r in table]
+    nonsense = [r for r in table if r.digit is None and r.predicted is not None]
+    assert summary.nonsense == len(nonsense) == 117
+    assert summary.proper_correct == sum(r.correct for r in table)
+    assert summary.sure == sum(r.probability >= digits.SURE for r in nonsense)
+    assert summary.fairly_sure == sum(r.probability >= digits.FAIRLY_SURE for r in nonsense)
+    assert summary.sure <= summary.fairly_sure <= summary.nonsense
 
 
 # --------------------------------------------------------------------- worker threads
@@ -335,7 +373,7 @@ def test_classify_from_many_threads_agrees(net, data):
 
 
 def test_live_trainer_is_reproducible_and_learns():
-    from core.digit_trainer import LiveTrainer
+    from core.digits import LiveTrainer
 
     first, second = LiveTrainer(seed=4), LiveTrainer(seed=4)
     np.testing.assert_array_equal(first.kernels(), second.kernels())
@@ -360,6 +398,6 @@ def test_live_trainer_is_reproducible_and_learns():
 
 
 def test_live_trainers_with_other_seeds_differ():
-    from core.digit_trainer import LiveTrainer
+    from core.digits import LiveTrainer
 
     assert not np.allclose(LiveTrainer(seed=0).kernels(), LiveTrainer(seed=1).kernels())

@@ -128,7 +128,7 @@ def test_training_controls_step_start_pause_reset():
 def test_channel_grid_layout_and_highlight():
     import numpy as np
 
-    from ui.digits_plots import GRID, HIGHLIGHT, pixels, tile_channels
+    from ui.digits.plots import GRID, HIGHLIGHT, pixels, tile_channels
 
     maps = np.arange(5 * 3 * 4, dtype=np.float32).reshape(5, 3, 4)
     grid = tile_channels(maps, highlight=[1], columns=2, scale=2, frame=2)

@@ -13,7 +13,7 @@ from core.common.hooks import count_hooks
 from core.common.samples import sample_path
 from core.models import classify
 from ui.common import default_model
-from ui.explain_ui import map_cache
+from ui.explain.cache import map_cache
 
 PAGE = str(Path(__file__).resolve().parent.parent / "views" / "explain.py")
 TIMEOUT = 180

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import random
 import threading
 from pathlib import Path
 
 import pytest
 import torch
 import torchvision
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
+from core.arithmetic import (
+    FieldTracker,
+    analyze_stack,
+    layer_table,
+    leaf_layers,
+    model_layer_table,
+    summarize_table,
+    to_csv,
+    torch_stack,
+)
 from core.common.hooks import count_hooks
-from core.geometry import analyze_stack, torch_stack
-from core.layer_table import FieldTracker, layer_table, leaf_layers, model_layer_table, to_csv
 from core.models import load_model
+from tests.strategies import DETERMINISTIC, Ranges, Stack, layer_stacks
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location(
@@ -111,42 +121,65 @@ def test_vgg16_receptive_field_matches_geometry() -> None:
     assert rows[-1].jump == "32"
 
 
-def test_tracker_equals_classic_arithmetic_on_random_stacks() -> None:
-    """Fields followed through torch's real ops equal core.geometry's formulas."""
-    rng = random.Random(5)
-    compared = 0
-    while compared < 150:
-        layers = []
-        for _ in range(rng.randint(1, 4)):
-            op = rng.choice(["conv2d", "maxpool2d", "avgpool2d", "convtranspose2d", "upsample"])
-            layer = {"op": op}
-            if op == "upsample":
-                layer["scale_factor"] = rng.choice([2, 3])
-            else:
-                layer["kernel_size"] = (rng.randint(1, 4), rng.randint(1, 4))
-                layer["stride"] = (rng.randint(1, 3), rng.randint(1, 3))
-                layer["padding"] = (rng.randint(0, 1), rng.randint(0, 1))
-                if op in ("conv2d", "convtranspose2d"):
-                    layer["out_channels"] = 2
-                if op != "avgpool2d":
-                    layer["dilation"] = (rng.randint(1, 2), rng.randint(1, 2))
-            layers.append(layer)
-        report = analyze_stack((2, 24, 24), layers)
-        if report.error is not None:
-            continue
-        net = torch_stack((2, 24, 24), layers).eval()
-        tracker = FieldTracker()
-        x = torch.zeros(1, 2, 24, 24)
-        with torch.inference_mode(), tracker:
-            tracker.watch(x)
-            y = net(x)
-        field = tracker.field(y)
-        expected = report.results[-1].field
-        for axis in range(2):
-            assert math.isclose(field[axis].size, expected[axis].size), layers
-            assert math.isclose(field[axis].jump, expected[axis].jump), layers
-            assert math.isclose(field[axis].start, expected[axis].start), layers
-        compared += 1
+# exact rows on a 2 x 24 x 24 input; integer upsampling, small paddings and dilations
+TRACKED_STACKS = layer_stacks(
+    channels=(2,),
+    sides=(24, 24),
+    ranges=Ranges(padding=(0, 1), dilation=(1, 2), output_padding=(0, 0)),
+    upsample_scales=st.sampled_from([2, 3]),
+)
+TRACKER_EXAMPLES = 150
+
+
+@settings(DETERMINISTIC, max_examples=TRACKER_EXAMPLES)
+@given(TRACKED_STACKS)
+def test_tracker_equals_classic_arithmetic_on_random_stacks(stack: Stack) -> None:
+    """Fields followed through torch's real ops equal core.arithmetic's formulas."""
+    shape, layers = stack
+    report = analyze_stack(shape, layers)
+    assume(report.error is None)
+    net = torch_stack(shape, layers).eval()
+    tracker = FieldTracker()
+    x = torch.zeros(1, *shape)
+    with torch.inference_mode(), tracker:
+        tracker.watch(x)
+        y = net(x)
+    field = tracker.field(y)
+    expected = report.results[-1].field
+    for axis in range(2):
+        assert math.isclose(field[axis].size, expected[axis].size), layers
+        assert math.isclose(field[axis].jump, expected[axis].jump), layers
+        assert math.isclose(field[axis].start, expected[axis].start), layers
+
+
+def test_summary_takes_the_largest_receptive_field_not_the_last() -> None:
+    """A row run late can see less than an earlier one (here a 1x1 branch after a 7x7
+    conv): the summary names the largest field, skips global (and undefined) ones and
+    counts parameters."""
+
+    class Branches(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wide = nn.Conv2d(1, 1, 7)  # 49 + 1 parameters
+            self.pool = nn.AdaptiveAvgPool2d(1)  # global
+            self.gate = nn.Conv2d(1, 1, 1)  # 2 parameters, on the global 1 x 1 map
+            self.narrow = nn.Conv2d(1, 1, 1, bias=False)  # 1 parameter
+            self.unused = nn.Linear(2, 2)  # 6 parameters, never called
+
+        def forward(self, x):
+            return self.gate(self.pool(self.wide(x))).flatten() + self.narrow(x).mean()
+
+    net = Branches()
+    rows = layer_table(net, (1, 16, 16))
+    assert [r.name for r in rows] == ["wide", "pool", "gate", "narrow"]
+    assert (rows[0].receptive_field, rows[1].receptive_field) == ("7", "global")
+    assert rows[-1].receptive_field == "1"
+    summary = summarize_table(rows, net)
+    assert summary.largest_field == (7, 7)
+    assert summary.largest_field_row is rows[0]
+    assert (summary.calls, summary.params, summary.model_params) == (4, 53, 59)
+    assert summary.uncalled_params == 6
+    assert summarize_table([], net).largest_field is None
 
 
 def test_union_of_branches_padding_and_unknown_ops() -> None:

@@ -27,6 +27,7 @@ from core.playground import (
     make_dataset,
     neuron_weights,
     parse_hidden,
+    record_batch,
     set_neuron_weights,
     what_to_try,
 )
@@ -396,7 +397,7 @@ def test_decision_surface_is_the_model_probability():
     point = torch.tensor([[surface.xs[3], surface.ys[7]]], dtype=torch.float32)
     expected = float(torch.sigmoid(model(point)).detach())
     assert surface.probability[7, 3] == pytest.approx(expected, abs=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="2 inputs and 1 output"):
         decision_surface(MLP(NetSpec(3, (2,), 1)), torch.zeros(5, 3))
 
 
@@ -459,3 +460,23 @@ def test_predict_is_the_model_on_the_training_set():
     data = make_dataset("regression", 30, seed=0, n_inputs=3, n_outputs=2)
     trainer = Trainer(NetSpec(3, (4,), 2, "elu"), data)
     np.testing.assert_allclose(trainer.predict(), trainer.model(data.x).detach().numpy())
+
+
+def test_record_batch_gives_the_backward_gradients_and_changes_nothing():
+    data = make_dataset("circles", 30, seed=2)
+    model = MLP(NetSpec(2, (4, 3), 1, "prelu", "he"), seed=3).double()
+    x, y = data.x.double(), data.y.double()
+    before = [p.clone() for p in model.parameters()]
+    record, grads = record_batch(model, "classification", x, y, step=7)
+    assert (record.step, record.updated, len(record.layers)) == (7, False, 3)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    F.binary_cross_entropy_with_logits(model(x), y).backward()
+    for grad, param in zip(grads, model.parameters(), strict=True):
+        torch.testing.assert_close(grad, param.grad, rtol=1e-12, atol=1e-14)
+
+
+def test_linears_are_the_layers_in_order():
+    model = MLP(NetSpec(3, (5, 4), 2))
+    shapes = [(layer.in_features, layer.out_features) for layer in model.linears()]
+    assert shapes == [(3, 5), (5, 4), (4, 2)]
+    assert all(a is b for a, b in zip(model.linears(), model.layers, strict=True))

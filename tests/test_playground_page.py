@@ -10,7 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core.playground import MLP, NetSpec, Trainer, make_dataset, neuron_weights
-from ui.playground_plots import (
+from ui.playground.plots import (
     layer_table,
     layers_figure,
     network_figure,

@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-import random
 import warnings
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
-from core.common.hooks import count_hooks
-from core.geometry import GeometryError, analyze_stack, parse_layer, torch_module
-from core.receptive_field import (
+from core.arithmetic import (
     EMPTY_BOX,
+    GeometryError,
+    analyze_stack,
     field_spans,
     largest_fields,
     layer_output,
     model_receptive_field,
     nonzero_box,
+    parse_layer,
     receptive_field,
+    torch_module,
 )
+from core.common.hooks import count_hooks
+from tests.strategies import DETERMINISTIC, Ranges, Stack, layer_stacks
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -71,59 +75,46 @@ def _gradient_net(shape, layers) -> nn.Sequential:
     return nn.Sequential(*modules)
 
 
-def _random_spatial_stack(rng: random.Random):
-    shape = (rng.choice([1, 2]), rng.randint(3, 24), rng.randint(3, 24))
-    layers: list[dict[str, Any]] = []
-    for _ in range(rng.randint(1, 4)):
-        op = rng.choice(
-            ["conv2d", "conv2d", "maxpool2d", "avgpool2d", "convtranspose2d", "upsample"]
-        )
-        pair = lambda lo, hi: (rng.randint(lo, hi), rng.randint(lo, hi))  # noqa: E731
-        layer: dict[str, Any] = {"op": op}
-        if op == "upsample":
-            layer["scale_factor"] = (rng.choice([2, 3, 1.5, 0.7]), rng.choice([2, 1.3, 0.5]))
-        else:
-            layer["kernel_size"] = pair(1, 4)
-            layer["stride"] = pair(1, 3)
-            layer["padding"] = pair(0, 2)
-            if op != "avgpool2d":
-                layer["dilation"] = pair(1, 3)
-            if op in ("conv2d", "convtranspose2d"):
-                layer["out_channels"] = 2
-            if op == "convtranspose2d":
-                layer["output_padding"] = pair(0, 1)
-            if op in ("maxpool2d", "avgpool2d"):
-                layer["ceil_mode"] = rng.random() < 0.5
-        layers.append(layer)
-    return shape, layers
+# exact rows of every spatial op, conv2d drawn twice as often
+SPATIAL_STACKS = layer_stacks(
+    ops=("conv2d", "conv2d", "maxpool2d", "avgpool2d", "convtranspose2d", "upsample"),
+    ranges=Ranges(output_padding=(0, 1)),
+)
+CELLS_PER_STACK = 10
+FIELD_EXAMPLES = 200  # valid stacks: 200 x 10 cells = 2,000 boxes compared
 
 
 def test_receptive_field_equals_gradient_box_on_random_stacks() -> None:
-    rng = random.Random(11)
-    checked = empty = 0
+    counts = {"checked": 0, "empty": 0}
+
+    @settings(DETERMINISTIC, max_examples=FIELD_EXAMPLES)
+    @given(SPATIAL_STACKS, st.data())
+    def check(stack: Stack, data: st.DataObject) -> None:
+        shape, layers = stack
+        report = analyze_stack(shape, layers)
+        assume(report.error is None)
+        torch.manual_seed(0)
+        net = _gradient_net(shape, layers)
+        last = len(layers) - 1
+        _, height, width = report.results[last].output_shape
+        cell = st.tuples(st.integers(0, height - 1), st.integers(0, width - 1))
+        cells = data.draw(st.lists(cell, min_size=CELLS_PER_STACK, max_size=CELLS_PER_STACK))
+        # one backward for all cells: each batch sample asks about its own cell
+        x = torch.ones(len(cells), *shape, dtype=torch.float64, requires_grad=True)
+        out = net(x)
+        torch.stack([out[i, :, y, c].sum() for i, (y, c) in enumerate(cells)]).sum().backward()
+        for i, (y, c) in enumerate(cells):
+            expected = nonzero_box(x.grad[i].sum(0).numpy() != 0)
+            got = receptive_field(layers, shape[1:], last, y, c)
+            assert got == expected, (shape, layers, (y, c))
+            counts["checked"] += 1
+            counts["empty"] += got == EMPTY_BOX
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        while checked < 2000:
-            shape, layers = _random_spatial_stack(rng)
-            report = analyze_stack(shape, layers)
-            if report.error is not None:
-                continue
-            torch.manual_seed(checked)
-            net = _gradient_net(shape, layers)
-            last = len(layers) - 1
-            _, height, width = report.results[last].output_shape
-            cells = [(rng.randrange(height), rng.randrange(width)) for _ in range(6)]
-            # one backward for all cells: each batch sample asks about its own cell
-            x = torch.ones(len(cells), *shape, dtype=torch.float64, requires_grad=True)
-            out = net(x)
-            torch.stack([out[i, :, y, c].sum() for i, (y, c) in enumerate(cells)]).sum().backward()
-            for i, (y, c) in enumerate(cells):
-                expected = nonzero_box(x.grad[i].sum(0).numpy() != 0)
-                got = receptive_field(layers, shape[1:], last, y, c)
-                assert got == expected, (shape, layers, (y, c))
-                checked += 1
-                empty += got == EMPTY_BOX
-    assert empty < checked  # mostly real boxes
+        check()
+    assert counts["checked"] >= 2000
+    assert counts["empty"] < counts["checked"]  # mostly real boxes
 
 
 def test_real_max_pool_support_is_inside_the_box() -> None:

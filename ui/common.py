@@ -119,9 +119,9 @@ def image_picker(key: str = "image", sidebar: bool = False) -> ImageInput | None
             return None
         data, label = upload.getvalue(), upload.name
     else:
-        name = where.selectbox(
-            "Sample photo", list(SAMPLES), format_func=SAMPLES.get, key=f"{key}_sample"
-        )
+        name: str = where.selectbox(
+            "Sample photo", list(SAMPLES), format_func=SAMPLES.__getitem__, key=f"{key}_sample"
+        ) or next(iter(SAMPLES))
         data, label = sample_path(name).read_bytes(), SAMPLES[name]
     try:
         image, notes = _decode(data)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.attribution import METHODS
+
 
 @dataclass(frozen=True)
 class PageInfo:
@@ -47,8 +49,9 @@ PAGES: list[PageInfo] = [
         title="Explain an image",
         icon=":material/image_search:",
         section="Explain",
-        summary="Upload a photo and compare eleven explanations side by side: saliency, "
-        "guided backprop, Grad-CAM(++), Integrated Gradients, SmoothGrad, occlusion, LIME, LRP.",
+        summary=f"Upload a photo and compare {len(METHODS)} explanations side by side: "
+        + ", ".join(method.title for method in METHODS.values())
+        + ".",
     ),
     PageInfo(
         path="views/playground.py",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.animation import output_size_formula, plan_animation
-from core.geometry import GeometryError, Layer
+from core.arithmetic import GeometryError, Layer, output_size_formula, plan_animation
 from ui.arithmetic import cached_frame_png, cached_gif, layer_key
 
 st.title("Convolution animation")

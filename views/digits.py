@@ -7,11 +7,10 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from core import digits
-from ui.digits_panels import (
+from ui.digits.cache import cached_probabilities, digit_key
+from ui.digits.panels import (
     activations_panel,
     adversarial_panel,
-    cached_probabilities,
-    digit_key,
     heatmaps_panel,
     kernels_learning_panel,
     pixelated_images,

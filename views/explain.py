@@ -10,22 +10,22 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import numpy as np
 import streamlit as st
 from PIL import Image
 
 from core.attribution import (
     DEFAULT_METHODS,
     METHODS,
+    Attribution,
     Attributor,
     MethodNotApplicable,
     attributor_for,
     by_cost,
-    run_timed,
 )
 from core.attribution.display import SEQUENTIAL_MAPS, render
 from ui.common import cached_top_k, image_picker, model_picker, show_top_k
-from ui.explain_ui import map_cache, method_params
+from ui.explain.cache import map_cache
+from ui.explain.params import method_params
 
 COLUMNS = 3
 
@@ -112,15 +112,16 @@ def shared_run() -> Attributor:
     return attributor_for(model, picked.image)
 
 
-def show_tile(slot: Any, name: str, heat: np.ndarray, seconds: float, cached: bool) -> None:
+def show_tile(slot: Any, name: str, result: Attribution, cached: bool) -> None:
     method = METHODS[name]
     picture: Image.Image = render(
-        crop, heat, method.signed, None if method.signed else cmap, opacity,
+        crop, result.heatmap, method.signed, None if method.signed else cmap, opacity,
         None if top_percent >= 100 else top_percent,
     )  # fmt: skip
     when = "cached" if cached else "just now"
     with slot.container():
-        st.image(picture, caption=f"{method.title} · {seconds:.2f} s ({when})", width="stretch")
+        caption = f"{method.title} · {result.seconds:.2f} s ({when})"
+        st.image(picture, caption=caption, width="stretch")
         sign = "red = for, blue = against" if method.signed else "brighter = more important"
         st.caption(f"{method.summary} ({sign}). [Paper]({method.paper})")
 
@@ -146,13 +147,12 @@ for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
     bar.progress(done / len(order), text=f"{title}...")
     cache_key = (model.name, picked.key, name, key, target)
     try:
-        entry = cache.get(cache_key)
-        cached = entry is not None
-        if entry is None:
-            timed = run_timed(shared_run(), name, target, report, **params[name])
-            entry = (timed.heatmap, timed.seconds)
-            cache.put(cache_key, entry)
-        show_tile(slot, name, *entry, cached=cached)
+        result = cache.get(cache_key)
+        cached = result is not None
+        if result is None:
+            result = shared_run().attribute(name, target, report, **params[name])
+            cache.put(cache_key, result)
+        show_tile(slot, name, result, cached=cached)
     except MethodNotApplicable as err:
         slot.info(f"**{title}** does not apply to {model.title}: {err}")
     except (ValueError, TypeError) as err:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from core.animation import ANIMATED_OPS, output_size_formula, readable_input_size
-from core.geometry import PRESETS, GeometryError, StackReport, analyze_stack, pytorch_code
+from core.arithmetic import (
+    ANIMATED_OPS,
+    PRESETS,
+    GeometryError,
+    StackReport,
+    analyze_stack,
+    format_shape,
+    output_size_formula,
+    pytorch_code,
+    readable_input_size,
+    total_params,
+)
 from ui.arithmetic import (
     cached_gif,
     init_stack,
@@ -14,6 +23,7 @@ from ui.arithmetic import (
     layer_key,
     load_preset,
     replace_stack,
+    results_table,
     stack_editor,
 )
 
@@ -59,41 +69,6 @@ with left:
 report: StackReport = analyze_stack(input_shape, rows)
 
 
-def _pair(values: tuple[float, float]) -> str:
-    texts = [f"{v:g}" if v != int(v) else str(int(v)) for v in values]
-    return texts[0] if texts[0] == texts[1] else f"{texts[0]}x{texts[1]}"
-
-
-def results_table(report: StackReport, rows: list[dict]) -> pd.DataFrame:
-    """One line per row: results for valid rows, the reason on the bad one, then blanks."""
-    records = []
-    for result in report.results:
-        field = result.field
-        records.append(
-            {
-                "row": result.row,
-                "op": result.layer.op,
-                "output": " x ".join(map(str, result.output_shape)),
-                "params": result.params,
-                "receptive field": _pair((field[0].size, field[1].size)) if field else "",
-                "jump": _pair((field[0].jump, field[1].jump)) if field else "",
-                "status": "ok",
-            }
-        )
-    if report.error is not None and report.error.row is not None:
-        records.append(
-            {"row": report.error.row, "op": report.error.op or "?", "output": "",
-             "params": None, "receptive field": "", "jump": "",
-             "status": f"invalid: {report.error.reason}"}
-        )  # fmt: skip
-        records.extend(
-            {"row": row, "op": rows[row - 1].get("op") or "?", "output": "", "params": None,
-             "receptive field": "", "jump": "", "status": "not computed (fix the row above)"}
-            for row in range(report.error.row + 1, len(rows) + 1)
-        )  # fmt: skip
-    return pd.DataFrame(records)
-
-
 with right:
     st.subheader("What comes out")
     if report.error is not None:
@@ -101,10 +76,8 @@ with right:
         st.error(f"**{where}**: {report.error.reason}", icon=":material/error:")
     if rows:
         st.dataframe(results_table(report, rows), hide_index=True, width="stretch")
-        total = sum(r.params for r in report.results)
-        final = report.results[-1].output_shape if report.results else input_shape
-        st.metric("Parameters (valid rows)", f"{total:,}")
-        st.caption(f"Final shape: {' x '.join(map(str, final))}")
+        st.metric("Parameters (valid rows)", f"{total_params(report):,}")
+        st.caption(f"Final shape: {format_shape(report.final_shape)}")
     else:
         st.info("The table is empty: add a row, or load a preset from the sidebar.")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.layer_table import COLUMNS
-from ui.arithmetic import cached_layer_table
+from core.arithmetic import COLUMNS, format_shape, summarize_table
+from ui.arithmetic import cached_layer_table, layer_frame
 from ui.common import model_picker
 
 # the receptive-field columns (what torchinfo lacks) next to the shapes, then the rest
@@ -22,16 +22,21 @@ st.markdown(
 )
 
 model = model_picker(key="model")
-table = cached_layer_table(model.name, model)
+rows = cached_layer_table(model.name, model)
+summary = summarize_table(rows, model.net)
+table = layer_frame(rows)
 
-total = int(table["params"].sum())
-spatial = table[table["receptive_field"].str.fullmatch(r"[\d.x]+")]
-deepest = spatial.iloc[-1]["receptive_field"] if len(spatial) else "-"
+total = summary.params
+largest = summary.largest_field_row
 cols = st.columns(4)
-cols[0].metric("Layer calls", len(table))
+cols[0].metric("Layer calls", summary.calls)
 cols[1].metric("Parameters", f"{total / 1e6:.2f} M" if total >= 1e5 else f"{total:,}")
-cols[2].metric("Input", " x ".join(("3", *map(str, model.input_size))))
-cols[3].metric("Largest receptive field", f"{deepest} px")
+cols[2].metric("Input", format_shape((3, *model.input_size)))
+cols[3].metric(
+    "Largest receptive field",
+    f"{largest.receptive_field} px" if largest else "- px",
+    help=f"At {largest.name} (classic size, padding counted as pixels)" if largest else None,
+)
 
 filters = st.columns([2, 3])
 types = filters[0].multiselect(
@@ -66,11 +71,11 @@ st.dataframe(
 )
 if shown.empty:
     st.info("No layer matches these filters.")
-in_model = sum(p.numel() for p in model.net.parameters())
 unused = (
     f"every parameter of {model.title}."
-    if in_model == total
-    else f"{in_model - total:,} of {model.title}'s parameters sit in layers this pass never calls."
+    if summary.uncalled_params == 0
+    else f"{summary.uncalled_params:,} of {model.title}'s parameters sit in layers this pass "
+    "never calls."
 )
 st.caption(
     f"{len(shown)} of {len(table)} rows. A module used twice (e.g. one activation shared "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from core.playground import (
@@ -15,8 +17,8 @@ from core.playground import (
     parse_hidden,
     what_to_try,
 )
-from ui.playground_panels import neuron_options, neuron_panel, on_graph_select
-from ui.playground_plots import (
+from ui.playground.panels import neuron_options, neuron_panel, on_graph_select
+from ui.playground.plots import (
     fit_figure,
     gradient_history_figure,
     layer_table,
@@ -131,7 +133,8 @@ with st.container(border=True):
     )
 
 running, finished = state.pg_running, trainer.finished
-buttons = [  # label, callback, its arguments, disabled, icon
+Button = tuple[str, Callable[..., None], tuple[bool, ...], bool, str]
+buttons: list[Button] = [  # label, callback, its arguments, disabled, icon
     ("Start", set_running, (True,), running or finished, "play_arrow"),
     ("Pause", set_running, (False,), not running, "pause"),
     ("One step", on_step, (), finished, "skip_next"),
@@ -156,10 +159,11 @@ def live_view(speed: int) -> None:
         st.badge("Running", icon=":material/play_arrow:", color="green")
     else:
         st.badge("Paused", icon=":material/pause:", color="orange")
+    record = trainer.last if trainer.last is not None else trainer.inspect()
     last = trainer.history[-1] if trainer.history else None
     metrics = st.columns(4)
     metrics[0].metric("Step", trainer.step_count)
-    metrics[1].metric("Batch loss", f"{trainer.last.batch_loss:.4g}")
+    metrics[1].metric("Batch loss", f"{record.batch_loss:.4g}")
     metrics[2].metric("Training loss", f"{last.train_loss:.4g}" if last else "-")
     accuracy = last.accuracy if last else None
     metrics[3].metric("Accuracy", f"{accuracy:.1%}" if accuracy is not None else "-")
@@ -170,7 +174,7 @@ def live_view(speed: int) -> None:
     with left:
         st.subheader("Network")
         st.plotly_chart(
-            network_figure(trainer.model, trainer.last, selected),
+            network_figure(trainer.model, record, selected),
             key="pg_graph",
             on_select=on_graph_select,
             selection_mode="points",
@@ -207,13 +211,13 @@ def live_view(speed: int) -> None:
             st.info("The gradient sizes per layer appear here once training starts.")
 
     st.subheader("Layers on the latest batch")
-    st.plotly_chart(layers_figure(trainer.last), key="pg_layers_fig")
+    st.plotly_chart(layers_figure(record), key="pg_layers_fig")
     st.caption(
         "Top: activations; bottom: log10 |dLoss/d pre-activation| (all layers on the same "
         "axes). Saturated = within 0.02 of the activation's asymptote; dead = a unit whose "
         "activation has zero slope on every example of the batch."
     )
-    st.dataframe(layer_table(trainer.last), hide_index=True)
+    st.dataframe(layer_table(record), hide_index=True)
     st.subheader("One neuron")
     neuron_panel(trainer, running, options)
 

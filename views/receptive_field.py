@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 from PIL import Image
 
+from core.arithmetic import (
+    analyze_stack,
+    format_shape,
+    largest_fields,
+    overlay_field,
+    receptive_field,
+)
 from core.common.samples import sample_path
-from core.geometry import StackReport, analyze_stack
-from core.receptive_field import largest_fields, overlay_field, receptive_field
 from ui.arithmetic import (
-    INPUT_KEY,
-    STACK_KEY,
     cached_layer_table,
     cached_model_field,
     cell_picker,
+    field_table,
     init_stack,
+    stack_in_state,
 )
 from ui.common import image_picker, model_picker
 
@@ -36,30 +40,6 @@ mode = st.segmented_control(
 )  # fmt: skip
 
 
-def _size(values: tuple[float, float]) -> str:
-    texts = [f"{v:g}" for v in values]
-    return texts[0] if texts[0] == texts[1] else f"{texts[0]}x{texts[1]}"
-
-
-def field_table(report: StackReport, largest: list) -> pd.DataFrame:
-    """Per valid row: classic size, jump and start, and the widest exact field here."""
-    records = []
-    for result, exact in zip(report.results, largest, strict=False):
-        field = result.field
-        records.append(
-            {
-                "row": result.row,
-                "layer": result.layer.describe(),
-                "output": " x ".join(map(str, result.output_shape)),
-                "receptive field (classic)": _size((field[0].size, field[1].size)) if field else "",
-                "jump": _size((field[0].jump, field[1].jump)) if field else "",
-                "start": _size((field[0].start, field[1].start)) if field else "",
-                "widest field in this input": _size(exact) if exact else "",
-            }
-        )
-    return pd.DataFrame(records)
-
-
 def input_picture(channels: int, height: int, width: int) -> Image.Image:
     """A picture of the stack's input: a photo for big inputs, a checkerboard for small."""
     if min(height, width) >= 24:
@@ -71,12 +51,11 @@ def input_picture(channels: int, height: int, width: int) -> Image.Image:
 
 if mode != "Real network":
     init_stack()
-    rows = st.session_state[STACK_KEY]
-    shape = tuple(st.session_state[INPUT_KEY])
+    shape, rows = stack_in_state()
     report = analyze_stack(shape, rows)
     st.caption(
         f"The stack of the **Geometry calculator** page ({len(rows)} rows on a "
-        f"{' x '.join(map(str, shape))} input); edit it there."
+        f"{format_shape(shape)} input); edit it there."
     )
     if report.error is not None:
         st.warning(f"Rows from {report.error.row} on are not usable: {report.error}")
@@ -90,7 +69,7 @@ if mode != "Real network":
         index=len(spatial) - 1,
         format_func=lambda n: (
             f"row {n}: {report.results[n - 1].layer.describe()} -> "
-            + " x ".join(map(str, report.results[n - 1].output_shape))
+            + format_shape(report.results[n - 1].output_shape)
         ),
         key="rf_stack_row",
     )
@@ -130,25 +109,25 @@ else:
     picked = image_picker(key="rf_image")
     if picked is None:
         st.stop()
-    table = cached_layer_table(model.name, model)
-    spatial = table[table["output_shape"].str.count("x") == 2].reset_index(drop=True)
+    layer_rows = cached_layer_table(model.name, model)
+    spatial = [r for r in layer_rows if r.output_shape is not None and len(r.output_shape) == 3]
     labels = [
-        f"{r['name']}" + (f" (call {r['call']})" if r["call"] > 1 else "")
-        + f" - {r['type']} -> {r['output_shape']}"
-        for _, r in spatial.iterrows()
+        r.name + (f" (call {r.call})" if r.call > 1 else "")
+        + f" - {r.type} -> {format_shape(r.output_shape, 'x')}"
+        for r in spatial
     ]  # fmt: skip
     choice = st.selectbox(
         "Layer", range(len(spatial)), index=len(spatial) // 3, format_func=labels.__getitem__,
         key=f"rf_model_layer_{model.name}",
     )  # fmt: skip
-    chosen = spatial.iloc[choice]
-    _, out_h, out_w = (int(v) for v in chosen["output_shape"].split("x"))
+    chosen = spatial[choice]
+    _, out_h, out_w = chosen.output_shape
     left, right = st.columns([1, 1])
     with left:
-        y, x = cell_picker(out_h, out_w, "rf_model", f"Output cells of {chosen['name']}")
+        y, x = cell_picker(out_h, out_w, "rf_model", f"Output cells of {chosen.name}")
     try:
         field = cached_model_field(
-            model.name, picked.key, chosen["name"], int(chosen["call"]), y, x, model, picked.image
+            model.name, picked.key, chosen.name, chosen.call, y, x, model, picked.image
         )
     except ValueError as err:  # e.g. a layer whose output is not one feature map
         st.warning(f"Cannot trace this layer: {err}")
@@ -157,12 +136,12 @@ else:
         shown = overlay_field(model.crop(picked.image), field.box, field.gradient)
         st.image(shown, caption=f"{picked.label}, as {model.title} sees it", width="content")
         y0, y1, x0, x1 = field.box
-        theory = chosen["receptive_field"] or "not defined"
+        theory = chosen.receptive_field or "not defined"
         if y1 > y0:
             st.success(
-                f"Cell ({y}, {x}) of {chosen['name']} depends on rows {y0}-{y1 - 1} and "
+                f"Cell ({y}, {x}) of {chosen.name} depends on rows {y0}-{y1 - 1} and "
                 f"columns {x0}-{x1 - 1} of this image: {y1 - y0} x {x1 - x0} pixels "
-                f"(classic receptive field: {theory}, jump {chosen['jump'] or '-'})."
+                f"(classic receptive field: {theory}, jump {chosen.jump or '-'})."
             )
         else:
             st.info(

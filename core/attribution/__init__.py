@@ -2,41 +2,40 @@
 
 Tensor level: ``attribute(net, x, method, target=None, **params) -> (H, W) map``.
 Image level: ``explain(model, image, method, target=None, **params) -> (H, W) map``.
-Several methods on one input, sharing work: ``Attributor`` + ``run_method``.
-See ``registry.py`` for the entry points and ``base.py`` for the contract.
+Several methods on one input, sharing work: ``attributor_for(model, image)`` (or
+``Attributor(net, x, context)``) then ``.attribute(method, target, **params)``.
+Display (normalisation, colour maps, overlays): :mod:`core.attribution.display`.
+See ``base.py`` for the contract and ``registry.py`` for the list of methods.
 """
 
 from core.attribution.base import (
     AttributionContext,
-    Attributor,
     Method,
     MethodNotApplicable,
     Param,
+    Params,
 )
 from core.attribution.cam import feature_map_layers
-from core.attribution.registry import (
-    DEFAULT_METHODS,
-    METHODS,
-    Timed,
+from core.attribution.registry import DEFAULT_METHODS, METHODS, by_cost, get_method
+from core.attribution.runner import (
+    Attribution,
+    Attributor,
     attribute,
     attributor_for,
-    by_cost,
     context_for,
     explain,
-    get_method,
-    run_method,
-    run_timed,
 )
 
 __all__ = [
     "DEFAULT_METHODS",
     "METHODS",
+    "Attribution",
     "AttributionContext",
     "Attributor",
     "Method",
     "MethodNotApplicable",
     "Param",
-    "Timed",
+    "Params",
     "attribute",
     "attributor_for",
     "by_cost",
@@ -44,6 +43,4 @@ __all__ = [
     "explain",
     "feature_map_layers",
     "get_method",
-    "run_method",
-    "run_timed",
 ]

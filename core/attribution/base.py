@@ -1,13 +1,10 @@
-"""The contract every attribution method follows, and the object that runs them.
+"""The contract every attribution method follows.
 
 A *method* (a :class:`Method` subclass, one per module) declares what it is (signed map?
-stochastic? needs gradients? needs a baseline?), its parameters (:class:`Param`, from
-which the page builds its widgets) and its cost, and computes a float ``(H, W)`` map
-for one input and one target class.
-
-An :class:`Attributor` holds one network and one preprocessed input and runs any number
-of methods on it, sharing work between them (the logits, the CAM forward pass, the
-guided-backprop map reused by guided Grad-CAM, the LIME segmentation).
+stochastic? does it need gradients?), its parameters (:class:`Param`, from which the
+page builds its widgets) and its cost, and computes a float ``(H, W)`` map for one
+input and one target class. The :class:`~core.attribution.runner.Attributor` runs
+methods on one input, sharing work between them.
 
 What a method may need beyond the tensor (the normalisation, to turn the input back
 into pixels for LIME superpixels and blurred or black baselines; the default CAM layer;
@@ -18,17 +15,16 @@ a progress callback) comes through an :class:`AttributionContext`, never through
 from __future__ import annotations
 
 import math
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from torch import nn
 
-from core.attribution.fast import folded_twin
+if TYPE_CHECKING:
+    from core.attribution.runner import Attributor
 
 ParamValue = int | float | str | bool | None
 ParamKind = Literal["int", "float", "choice", "bool", "layer"]
@@ -76,6 +72,22 @@ class Param:
     unit: str = ""
     log: bool = False
 
+    def __post_init__(self) -> None:
+        if self.kind in ("int", "float") and (self.low is None or self.high is None):
+            raise ValueError(f"number parameter {self.name!r} must declare low and high")
+        if self.kind == "choice" and self.default not in self.choices:
+            raise ValueError(f"default of {self.name!r} is not one of its choices")
+
+    def numeric_range(self) -> tuple[float, float, float]:
+        """``(low, high, default)`` of a number parameter (for sliders).
+
+        Raises:
+            TypeError: not an ``int`` or ``float`` parameter.
+        """
+        if self.low is None or self.high is None or not isinstance(self.default, int | float):
+            raise TypeError(f"{self.name} is a {self.kind} parameter, not a number")
+        return float(self.low), float(self.high), float(self.default)
+
     def validate(self, value: Any) -> ParamValue:
         """Check and normalise one value.
 
@@ -120,6 +132,23 @@ class Param:
                 f"{self.name} must be between {self.low:g} and {self.high:g}{unit}; got {value!r}"
             )
         return value
+
+
+class Params(dict[str, Any]):
+    """A method's resolved parameters: every declared name, with its validated value.
+
+    Reading a name the method does not declare (a typo in a method's code) raises a
+    KeyError that lists the declared names, instead of a bare ``KeyError: 'sampels'``.
+    """
+
+    def __init__(self, method: str, values: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self.method = method
+
+    def __missing__(self, key: str) -> Any:
+        raise KeyError(
+            f"{self.method} declares no parameter {key!r}; it has: {', '.join(self) or 'none'}"
+        )
 
 
 # ------------------------------------------------------------------------- context
@@ -178,9 +207,10 @@ class Method(ABC):
         citation: Authors and year, e.g. ``"Selvaraju et al. 2017"``.
         signed: The map has meaningful signs (red for, blue against the class).
         stochastic: The map depends on random numbers (fixed by a ``seed`` parameter).
-        needs_gradients: Runs backward passes.
-        needs_baseline: Compares against a reference input (black, blurred, ...).
-        params: The parameters, with defaults and ranges.
+        needs_gradients: Runs backward passes. False: forward passes only, run without
+            autograd (``torch.no_grad``) and on the forward engine where one is used.
+        params: The parameters, with defaults and ranges. Checked when the class is
+            defined: unique names, defaults that pass their own validation.
     """
 
     name: ClassVar[str]
@@ -191,18 +221,26 @@ class Method(ABC):
     signed: ClassVar[bool]
     stochastic: ClassVar[bool] = False
     needs_gradients: ClassVar[bool] = True
-    needs_baseline: ClassVar[bool] = False
     params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names = [p.name for p in cls.params]
+        if len(set(names)) != len(names):
+            raise TypeError(f"{cls.__name__} declares a parameter twice: {names}")
+        for param in cls.params:
+            if param.kind != "layer":
+                param.validate(param.default)  # a default outside its own range fails here
 
     def defaults(self) -> dict[str, ParamValue]:
         """Parameter name -> default value."""
         return {p.name: p.default for p in self.params}
 
-    def resolve(self, params: Mapping[str, Any]) -> dict[str, ParamValue]:
-        """Fill in defaults and validate.
+    def resolve(self, params: Mapping[str, Any]) -> Params:
+        """Fill in defaults and validate (every entry point calls this first).
 
         Raises:
-            TypeError: an unknown parameter name.
+            TypeError: an unknown parameter name (the message lists the declared ones).
             ValueError: a bad value.
         """
         known = {p.name: p for p in self.params}
@@ -210,10 +248,13 @@ class Method(ABC):
         if unknown:
             takes = ", ".join(known) or "no parameters"
             raise TypeError(f"{self.name} has no parameter {sorted(unknown)}; it takes: {takes}")
-        return {
-            name: p.validate(params[name]) if name in params else p.default
-            for name, p in known.items()
-        }
+        return Params(
+            self.name,
+            {
+                name: p.validate(params[name]) if name in params else p.default
+                for name, p in known.items()
+            },
+        )
 
     def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
         """Forward and backward passes (of one image) this method needs.
@@ -232,7 +273,7 @@ class Method(ABC):
 
     @abstractmethod
     def compute(
-        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         """The map for one target class.
 
@@ -255,192 +296,14 @@ def estimated_seconds(forwards: int, backwards: int, forward_seconds: float = 0.
     return (forwards + 2 * backwards) * forward_seconds
 
 
-# ------------------------------------------------------------------------- running
+# ------------------------------------------------------------------------- helpers
 
 # Images per batch for a 224 x 224 x 3 input (scaled by input size): forward-only passes
 # and gradient passes (which keep every activation for the backward pass; ~40 MB per
 # EfficientNet-Lite0 image).
 FORWARD_BATCH = 8
 GRADIENT_BATCH = 8
-_REFERENCE_NUMEL = 3 * 224 * 224
-
-
-def fast_layout(x: torch.Tensor) -> torch.Tensor:
-    """The fastest memory layout for convolutions on CPU (NHWC, "channels last").
-
-    On this 2-core CPU it makes EfficientNet-Lite0 forward passes about 2x faster; only
-    the input is converted (the shared model's weights are never touched).
-    """
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
-
-
-class Attributor:
-    """One network and one input, explained by any number of methods.
-
-    Work that several methods need is computed once and shared (see :meth:`shared`).
-    An Attributor is used by one thread at a time; the network may be shared by many
-    threads (nothing here mutates it, and hooks are scoped and thread-filtered).
-
-    Args:
-        net: A classifier in eval mode, ``(B, C, H, W) -> (B, K)`` logits.
-        x: One input ``(1, C, H, W)``, already normalised.
-        context: Normalisation, default CAM layer; see :class:`AttributionContext`.
-
-    Raises:
-        ValueError: ``x`` is not ``(1, C, H, W)`` or the network is in training mode.
-    """
-
-    def __init__(
-        self, net: nn.Module, x: torch.Tensor, context: AttributionContext | None = None
-    ) -> None:
-        if x.dim() != 4 or x.shape[0] != 1:
-            raise ValueError(f"x must be one image (1, C, H, W), got shape {tuple(x.shape)}")
-        if net.training:
-            raise ValueError(
-                "the network is in training mode (dropout and batch norm would make maps "
-                "random); call net.eval() on it (or on a copy) first"
-            )
-        self.net = net
-        with torch.inference_mode(False):
-            self.x = x.detach().float().clone()  # (1, C, H, W), a normal (non-inference) tensor
-        self.context = context or AttributionContext()
-        self._shared: dict[tuple[Any, ...], Any] = {}
-        self._owner = threading.get_ident()
-
-    @property
-    def fast_net(self) -> nn.Module:
-        """The network with batch norm folded in, for methods with many passes (a private
-        copy built once per network, see :mod:`core.attribution.fast`); or the network
-        itself when it has nothing to fold."""
-        return folded_twin(self.net, fast_layout(self.x))
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """Input ``(H, W)``."""
-        return int(self.x.shape[2]), int(self.x.shape[3])
-
-    def shared(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-        """Work shared between methods: computed on first request, then reused.
-
-        Args:
-            key: Identifies the work and everything it depends on (besides net and x).
-            compute: Computes it.
-        """
-        if key not in self._shared:
-            self._shared[key] = compute()
-        return self._shared[key]
-
-    def logits(self) -> torch.Tensor:
-        """The network's logits for ``x``, ``(K,)`` (one forward pass, shared)."""
-
-        def forward() -> torch.Tensor:
-            with torch.inference_mode():
-                out = self.net(fast_layout(self.x))
-            return self.check_output(out, 1)[0].clone()
-
-        return self.shared(("logits",), forward)
-
-    def check_output(self, out: Any, batch: int, target: int | None = None) -> torch.Tensor:
-        """Check a forward pass's output: logits ``(batch, K)`` with ``target < K``.
-
-        Raises:
-            ValueError: not logits of that batch, or the target is out of range.
-        """
-        if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != batch:
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"the network must return logits (B, classes); got {shape}")
-        if target is not None and target >= out.shape[1]:
-            raise ValueError(
-                f"target {target} is out of range: the network has {out.shape[1]} classes"
-            )
-        return out
-
-    def resolve_target(self, target: int | None) -> int:
-        """``None`` -> the top-1 class (one forward pass, shared); otherwise check the index.
-
-        The upper bound of an explicit index is checked by the method's first forward
-        pass (:meth:`check_output`), so no extra pass is spent on it.
-
-        Raises:
-            ValueError: not an index, or out of range.
-        """
-        if target is None:
-            return int(self.logits().argmax())
-        if isinstance(target, bool) or not isinstance(target, int | np.integer) or target < 0:
-            raise ValueError(f"target must be a class index (int >= 0), got {target!r}")
-        if ("logits",) in self._shared:
-            self.check_output(self.logits()[None], 1, int(target))
-        return int(target)
-
-    # -- batched passes used by the methods --------------------------------------------
-
-    def batch_size(self, gradients: bool) -> int:
-        """Images per batch for this input size."""
-        base = GRADIENT_BATCH if gradients else FORWARD_BATCH
-        return int(max(1, min(256, base * _REFERENCE_NUMEL // max(1, self.x[0].numel()))))
-
-    def forward_scores(
-        self,
-        inputs: Iterator[torch.Tensor],
-        total: int,
-        target: int,
-        progress: Progress | None = None,
-    ) -> torch.Tensor:
-        """Target logits of many inputs, forward only (inference mode, fast layout, folded
-        batch norm).
-
-        Args:
-            inputs: Batches ``(b, C, H, W)``.
-            total: Total number of images (for the progress callback).
-            target: Class index.
-            progress: Called with the fraction done after each batch.
-
-        Returns:
-            ``(total,)`` target logits.
-        """
-        scores: list[torch.Tensor] = []
-        done = 0
-        with torch.inference_mode():
-            for batch in inputs:
-                out = self.check_output(self.fast_net(fast_layout(batch)), batch.shape[0], target)
-                scores.append(out[:, target].float())
-                done += batch.shape[0]
-                if progress is not None:
-                    progress(min(1.0, done / max(1, total)))
-        return torch.cat(scores).clone()
-
-    def input_gradients(self, xs: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gradient of the target logit w.r.t. each input of a batch (fast layout, folded
-        batch norm).
-
-        Args:
-            xs: ``(b, C, H, W)``.
-            target: Class index.
-
-        Returns:
-            ``(grads (b, C, H, W), logits (b,))``.
-        """
-        with torch.inference_mode(False), torch.enable_grad():
-            xs = fast_layout(xs.detach().clone()).requires_grad_(True)
-            out = self.check_output(self.fast_net(xs), xs.shape[0], target)
-            score = out[:, target]
-            (grad,) = torch.autograd.grad(score.sum(), xs)
-        return grad.detach().contiguous(), score.detach()
-
-    def gradient_batches(
-        self,
-        batches: Sequence[torch.Tensor],
-        target: int,
-        progress: Progress | None = None,
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """``input_gradients`` over a list of batches, reporting progress."""
-        total = sum(b.shape[0] for b in batches)
-        done = 0
-        for batch in batches:
-            yield self.input_gradients(batch, target)
-            done += batch.shape[0]
-            if progress is not None:
-                progress(min(1.0, done / max(1, total)))
+REFERENCE_NUMEL = 3 * 224 * 224
 
 
 def chunks(n: int, size: int) -> list[slice]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,15 +20,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.attribution.base import (
-    Attributor,
     Method,
     MethodNotApplicable,
     Param,
+    Params,
     Progress,
-    fast_layout,
 )
 from core.attribution.guided import guided_map
 from core.common.hooks import forward_hooks
+from core.common.layout import fast_layout
 
 LAYER = Param(
     "layer",
@@ -36,6 +36,9 @@ LAYER = Param(
     "Layer whose feature maps are weighted (default: the model's last convolutional block).",
     "layer",
 )
+
+if TYPE_CHECKING:
+    from core.attribution.runner import Attributor
 
 
 def feature_map_layers(net: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
@@ -160,7 +163,7 @@ class GradCAM(Method):
         return 1, 0  # the backward pass runs only through the layers after `layer`
 
     def compute(
-        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         return upsample(grad_cam(run, params["layer"], target), run.size)
 
@@ -192,7 +195,7 @@ class GradCAMPlusPlus(Method):
         return 1, 0
 
     def compute(
-        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         activations, grads = cam_pass(run, params["layer"], target)  # (1, C, h, w)
         grads2 = grads.pow(2)
@@ -224,7 +227,7 @@ class GuidedGradCAM(Method):
         return 2, 1
 
     def compute(
-        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         cam = upsample(grad_cam(run, params["layer"], target), run.size)
         return guided_map(run, target) * cam

@@ -7,17 +7,17 @@ activation map fewer. On the 2-core CPU this makes EfficientNet-Lite0 forward pa
 (batch 8, channels-last input) about 1.5x faster, and forward + backward about 1.4x
 (``bench/explain.py`` measures the methods end to end).
 
-The twin is a deep copy (the shared cached model is never modified), built once per
-network and kept as long as the network lives. Folding is only done for a convolution
-whose output goes straight into a batch norm, each called once per forward pass, and
-the twin is used only if it reproduces the network's logits on the input at hand;
+The twin is a private copy without hooks (:func:`core.common.hooks.private_copy`; the
+shared cached model is never modified), built once per network and kept as long as the
+network lives. Folding is only done for a convolution whose output goes straight into a
+batch norm, each called once per forward pass, and the twin is used only if it
+reproduces the network's logits on the input at hand;
 otherwise (and for very large networks, where a copy would cost too much memory) the
 original network is used.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import weakref
@@ -27,13 +27,14 @@ import torch
 from torch import nn
 
 from core.common.batchnorm import fold_conv_bn
-from core.common.hooks import forward_hooks
+from core.common.hooks import forward_hooks, private_copy
 
 log = logging.getLogger(__name__)
 
 MAX_PARAMETERS = 30_000_000  # no twin for larger networks (VGG-16: 138 M)
 
 _TWINS: weakref.WeakKeyDictionary[nn.Module, nn.Module | None] = weakref.WeakKeyDictionary()
+_BUILD_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -85,14 +86,19 @@ def folded_twin(net: nn.Module, example: torch.Tensor) -> nn.Module:
     Returns:
         A module computing the same logits (up to float rounding).
     """
+    with _LOCK:  # held only to find this network's own lock
+        if net in _TWINS:
+            return _TWINS[net] or net
+        lock = _BUILD_LOCKS.setdefault(net, threading.Lock())
     # Built outside inference mode even when first asked from inside it: the twin's new
-    # parameters must be normal tensors, usable by the gradient methods too.
-    with _LOCK, torch.inference_mode(False):
+    # parameters must be normal tensors, usable by the gradient methods too. One
+    # network's build does not block another network's passes.
+    with lock, torch.inference_mode(False):
         if net in _TWINS:
             return _TWINS[net] or net
         twin: nn.Module | None = None
         if sum(p.numel() for p in net.parameters()) <= MAX_PARAMETERS:
-            candidate = copy.deepcopy(net).eval()
+            candidate = private_copy(net)  # no live hooks of other threads come along
             if _fold(candidate, example) > 0:
                 with torch.inference_mode():
                     expected, got = net(example), candidate(example)
@@ -101,5 +107,6 @@ def folded_twin(net: nn.Module, example: torch.Tensor) -> nn.Module:
                     twin = candidate
                 else:
                     log.warning("folded twin differs from %s; using the network itself", type(net))
-        _TWINS[net] = twin
+        with _LOCK:
+            _TWINS[net] = twin
         return twin or net

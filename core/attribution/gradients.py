@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,15 +22,18 @@ from captum.attr import Saliency as CaptumSaliency
 from torch import nn
 
 from core.attribution.base import (
-    Attributor,
     Method,
     Param,
+    Params,
     Progress,
     chunks,
-    fast_layout,
     max_abs_over_channels,
     sum_over_channels,
 )
+from core.common.layout import fast_layout
+
+if TYPE_CHECKING:
+    from core.attribution.runner import Attributor
 
 
 def counting_forward(
@@ -74,7 +77,7 @@ class Saliency(Method):
     signed = False
 
     def compute(
-        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         saliency = CaptumSaliency(counting_forward(run, run.net, target, 1, progress))
         x = run.x.clone().requires_grad_(True)  # as Captum wants it (no warning)
@@ -121,7 +124,6 @@ class IntegratedGradients(Method):
     paper = "https://arxiv.org/abs/1703.01365"
     citation = "Sundararajan, Taly & Yan 2017"
     signed = True
-    needs_baseline = True
     params = (
         Param(
             "steps",
@@ -146,7 +148,7 @@ class IntegratedGradients(Method):
         return params["steps"], params["steps"]
 
     def compute(
-        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         steps = params["steps"]
         baseline = baseline_input(run, params["baseline"], params["seed"])
@@ -195,7 +197,7 @@ class SmoothGrad(Method):
         return params["samples"], params["samples"]
 
     def compute(
-        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         samples = params["samples"]
         sigma = params["noise"] * float(run.x.max() - run.x.min())

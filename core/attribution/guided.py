@@ -10,20 +10,23 @@ known rule (SiLU, sigmoid gates, ...) makes the method say it does not apply.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from core.attribution.base import (
-    Attributor,
     Method,
     MethodNotApplicable,
+    Params,
     Progress,
-    fast_layout,
     max_abs_over_channels,
 )
 from core.attribution.ops import Interceptor, rectifier_rule
+from core.common.layout import fast_layout
+
+if TYPE_CHECKING:
+    from core.attribution.runner import Attributor
 
 
 def check_same_logits(run: Attributor, out: torch.Tensor, what: str) -> None:
@@ -88,7 +91,7 @@ class GuidedBackprop(Method):
     signed = False
 
     def compute(
-        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         return guided_map(run, target)
 
@@ -118,6 +121,6 @@ class DeconvNet(Method):
     signed = False
 
     def compute(
-        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         return max_abs_over_channels(modified_gradient(run, target, "deconvnet", self.title))

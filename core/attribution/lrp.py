@@ -36,24 +36,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from core.attribution.base import (
-    Attributor,
     Method,
     MethodNotApplicable,
     Param,
+    Params,
     Progress,
-    fast_layout,
     sum_over_channels,
 )
 from core.attribution.guided import check_same_logits
 from core.attribution.ops import Interceptor, on_path, op_name, rectifier_rule
 from core.common.batchnorm import batch_norm_affine, fold_affine
+from core.common.layout import fast_layout
 from core.common.torch_calls import call_arg
+
+if TYPE_CHECKING:
+    from core.attribution.runner import Attributor
 
 LinearOp = Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor | None], torch.Tensor]
 
@@ -116,7 +119,7 @@ def linear_relevance(
             raise ValueError("the alpha-beta rule needs the operation's weights")
         # Positive contributions x_j w_jk > 0 come from x+ w+ and x- w-; negative ones
         # from x+ w- and x- w+. Inputs after a ReLU have no negative part (skipped).
-        x_pos, x_neg = _split(x)
+        x_pos, x_neg = x.clamp(min=0), x.clamp(max=0)
         w_pos, w_neg = _split(weight)
         b_pos, b_neg = _split(bias)
         parts = [x_pos, x_neg] if bool((x < 0).any()) else [x_pos]
@@ -140,7 +143,7 @@ class _LinearLRP(torch.autograd.Function):
     """Forward: ``op(x, weight, bias)``. Backward: the LRP rule instead of the gradient."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         x: torch.Tensor,
         weight: torch.Tensor | None,
@@ -153,7 +156,7 @@ class _LinearLRP(torch.autograd.Function):
         return op(x, weight, bias)
 
     @staticmethod
-    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (x,) = ctx.saved_tensors
         r = linear_relevance(x, ctx.weight, ctx.bias, ctx.op, relevance, ctx.rule)
         return r, None, None, None, None
@@ -164,7 +167,7 @@ class _AddLRP(torch.autograd.Function):
     summands in proportion to their values, ``R_a = a R / (a + b)`` (stabilised)."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, a: torch.Tensor, b: torch.Tensor, epsilon: float, inplace: bool
     ) -> torch.Tensor:
         ctx.a, ctx.b, ctx.epsilon = a.detach().clone(), b.detach().clone(), epsilon
@@ -175,7 +178,7 @@ class _AddLRP(torch.autograd.Function):
         return a + b
 
     @staticmethod
-    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         a, b = ctx.a, ctx.b
         s = relevance / _stabilize(a + b, ctx.epsilon)
         ra = (a * s).sum_to_size(ctx.a_shape)
@@ -188,7 +191,7 @@ class _ScaleLRP(torch.autograd.Function):
     (scaling one input does not change its share)."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, a: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor], inplace: bool
     ) -> torch.Tensor:
         ctx.a_shape = a.shape
@@ -197,7 +200,7 @@ class _ScaleLRP(torch.autograd.Function):
         return compute(a)
 
     @staticmethod
-    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         return relevance.sum_to_size(ctx.a_shape), None, None
 
 
@@ -362,7 +365,7 @@ class LRP(Method):
         return 1, (2 if params["rule"] == "epsilon" else 4)
 
     def compute(
-        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         rules = _Rules(LRPRule(params["rule"], params["epsilon"]))
         with torch.inference_mode(False), torch.enable_grad():

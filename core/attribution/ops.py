@@ -10,7 +10,8 @@ forward pass (module or functional, reused modules included, since each call is 
 separately) goes through one handler, which swaps in a ``torch.autograd.Function`` with
 the method's backward rule.
 
-Properties this relies on (tested in ``tests/test_attribution_ops.py``):
+Properties this relies on (tested in ``tests/test_attribution_guided.py`` and
+``tests/test_attribution_lrp.py``):
 
 - The torch-function mode stack is thread-local: a mode entered in one thread does not
   see another thread's calls, so a shared cached model explained by two threads at
@@ -273,9 +274,7 @@ class _Rectifier(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any, x: torch.Tensor, upper: float, rule: str, inplace: bool
-    ) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, upper: float, rule: str, inplace: bool) -> torch.Tensor:
         ctx.rule = rule
         ctx.gate = ((x > 0) & (x < upper)) if rule == "guided" else None  # bool, x's shape
         bound = None if math.isinf(upper) else upper
@@ -285,7 +284,7 @@ class _Rectifier(torch.autograd.Function):
         return x.clamp(min=0.0, max=bound)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         if ctx.rule == "guided":
             grad = grad.clamp(min=0.0) * ctx.gate
         elif ctx.rule == "deconvnet":

@@ -15,22 +15,25 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
 from core.attribution.base import (
-    Attributor,
     Method,
     Param,
+    Params,
     Progress,
     chunks,
-    fast_layout,
 )
 from core.attribution.gradients import SEED, baseline_input
+from core.common.layout import fast_layout
 from core.common.lru import LRUCache
+
+if TYPE_CHECKING:
+    from core.attribution.runner import Attributor
 
 
 def _window_count(size: int, patch: int, stride: int) -> int:
@@ -52,7 +55,6 @@ class Occlusion(Method):
     citation = "Zeiler & Fergus 2014"
     signed = True
     needs_gradients = False
-    needs_baseline = True
     params = (
         Param("patch", 32, "Side of the square patch.", "int", 2, 224, 1, unit="input pixels"),
         Param("stride", 16, "Step between patches.", "int", 1, 224, 1, unit="input pixels"),
@@ -72,7 +74,7 @@ class Occlusion(Method):
         return windows + 1, 0
 
     def compute(
-        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         patch = min(params["patch"], *run.size)  # a patch larger than the input covers it all
         stride = params["stride"]
@@ -223,7 +225,7 @@ class Lime(Method):
         return params["samples"], 0
 
     def compute(
-        self, run: Attributor, target: int, params: dict[str, Any], progress: Progress | None
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         segments, weights = run.shared(
             ("lime", target, params["samples"], params["superpixels"], params["seed"]),

@@ -5,7 +5,7 @@ Imports nothing else of ``core`` (see ``docs/architecture.md``).
 """
 
 from core.common.batchnorm import batch_norm_affine, fold_affine, fold_conv_bn
-from core.common.hooks import count_hooks, forward_hooks, record_outputs
+from core.common.hooks import count_hooks, forward_hooks, private_copy, record_outputs
 from core.common.images import (
     SUPPORTED_EXTENSIONS,
     ImageLoadError,
@@ -13,6 +13,7 @@ from core.common.images import (
     load_image,
     to_rgb,
 )
+from core.common.layout import fast_layout
 from core.common.lru import LRUCache, nbytes
 from core.common.samples import SAMPLES, sample_path
 from core.common.single_thread import run_single_threaded, single_threaded
@@ -28,10 +29,12 @@ __all__ = [
     "call_arg",
     "count_hooks",
     "fold_affine",
+    "fast_layout",
     "fold_conv_bn",
     "forward_hooks",
     "load_image",
     "nbytes",
+    "private_copy",
     "record_outputs",
     "run_single_threaded",
     "sample_path",

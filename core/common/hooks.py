@@ -11,7 +11,9 @@ record calls made from the thread that opened the ``with`` block.
 
 from __future__ import annotations
 
+import copy
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -35,8 +37,13 @@ def forward_hooks(hooks: Iterable[tuple[nn.Module, ForwardHook]]) -> Iterator[No
         Nothing; all hooks are removed on exit, also when the block raises.
     """
     handles: list[RemovableHandle] = []
+
+    def remove_all() -> None:
+        for handle in handles:
+            handle.remove()
+
     with ExitStack() as stack:
-        stack.callback(lambda: [h.remove() for h in handles])
+        stack.callback(remove_all)
         handles.extend(module.register_forward_hook(hook) for module, hook in hooks)
         yield
 
@@ -86,3 +93,32 @@ def count_hooks(net: nn.Module) -> int:
     for param in net.parameters():
         total += len(param._backward_hooks or {})
     return total
+
+
+def private_copy(net: nn.Module) -> nn.Module:
+    """A deep copy of a shared network, without any of its hooks, in eval mode.
+
+    ``copy.deepcopy`` alone also copies every module's live hook dictionaries: if another
+    thread is inside a hooked pass at that moment (Grad-CAM, the layer table, ...), the
+    copy keeps those hooks for ever (their handles point at the original) and iterating
+    a dictionary that thread is changing can fail. Here each hook dictionary (of modules
+    and of parameters) is swapped for a new empty one through deepcopy's ``memo``, so it
+    is neither read nor copied.
+
+    Args:
+        net: The network (never modified).
+
+    Returns:
+        An independent copy: same parameters and buffers (copied), no hooks, eval mode.
+    """
+    memo: dict[int, Any] = {}
+    for module in net.modules():
+        for name, value in vars(module).items():
+            if "hooks" in name and isinstance(value, dict):
+                memo[id(value)] = type(value)() if isinstance(value, OrderedDict) else {}
+    for tensor in [*net.parameters(), *net.buffers()]:
+        hooks = getattr(tensor, "_backward_hooks", None)
+        if isinstance(hooks, dict):
+            memo[id(hooks)] = OrderedDict()
+    twin = copy.deepcopy(net, memo)
+    return twin.eval()

@@ -87,7 +87,7 @@ def load_image(data: bytes, max_side: int = MAX_SIDE) -> LoadedImage:
             # PIL warns between ~89 and ~179 megapixels; opening only reads the header, and
             # the size checks below decide (a large JPEG is decoded at reduced scale).
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise ImageLoadError(
             "This file is not an image we can read. Please upload a JPEG, PNG, WebP, BMP, "
@@ -113,8 +113,9 @@ def load_image(data: bytes, max_side: int = MAX_SIDE) -> LoadedImage:
             f"This image is {width} x {height} pixels ({megapixels:.0f} megapixels); "
             f"the limit is {MAX_MEGAPIXELS} megapixels. Please downscale it first."
         )
-    if getattr(img, "n_frames", 1) > 1:
-        notes.append(f"Animated {fmt}: using the first of its {img.n_frames} frames.")
+    frames = int(getattr(img, "n_frames", 1))
+    if frames > 1:
+        notes.append(f"Animated {fmt}: using the first of its {frames} frames.")
         img.seek(0)
     if fmt == "JPEG" and max(width, height) > max_side:
         # Decode at 1/2, 1/4 or 1/8 scale directly: fast and light even for huge photos.

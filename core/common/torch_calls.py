@@ -2,7 +2,7 @@
 
 Shared by the two ``TorchFunctionMode`` users: the attribution interceptor
 (:mod:`core.attribution.ops`, which rewrites backward rules) and the layer table's
-receptive-field tracker (:mod:`core.arithmetic.layer_table`). A torch function receives
+receptive-field tracker (:mod:`core.arithmetic.field_tracker`). A torch function receives
 its arguments positionally or by keyword; these helpers read either.
 """
 

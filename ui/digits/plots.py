@@ -14,7 +14,7 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from core.attribution.display import render
-from core.digit_trainer import TrainingRecord
+from core.digits import TrainingRecord
 
 HIGHLIGHT = np.array([214, 39, 40], np.uint8)  # red frame around decisive channels
 GRID = np.array([60, 60, 60], np.uint8)
@@ -25,7 +25,7 @@ def pixels(image: np.ndarray, scale: int = 1) -> np.ndarray:
     """A grayscale image in [0, 1] as uint8, optionally enlarged with hard pixel edges.
 
     The page shows small images enlarged by the browser with ``image-rendering:
-    pixelated`` (see ``ui.digits_panels.pixelated_images``), which is far cheaper than
+    pixelated`` (see ``ui.digits.panels.pixelated_images``), which is far cheaper than
     encoding big PNGs on the server; ``scale`` > 1 enlarges here instead.
 
     Args:

@@ -1,7 +1,7 @@
 """Streamlit panels of the perceptron playground: neuron selection and the weight editor.
 
 The trainer lives in ``st.session_state.pg_trainer`` (one per session); the selected
-neuron in ``st.session_state.pg_neuron`` (a :func:`ui.playground_plots.neuron_id`).
+neuron in ``st.session_state.pg_neuron`` (a :func:`ui.playground.plots.neuron_id`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 import streamlit as st
 
 from core.playground import Trainer, neuron_weights
-from ui.playground_plots import neuron_figure, neuron_id, parse_neuron_id
+from ui.playground.plots import neuron_figure, neuron_id, parse_neuron_id
 
 state = st.session_state
 
@@ -45,7 +45,7 @@ def neuron_options(trainer: Trainer) -> list[str]:
     """Every hidden and output unit; keeps the current choice valid for this network."""
     options = [
         neuron_id(li, n)
-        for li, layer in enumerate(trainer.model.layers)
+        for li, layer in enumerate(trainer.model.linears())
         for n in range(layer.out_features)
     ]
     if state.get("pg_neuron") not in options:
@@ -65,7 +65,8 @@ def neuron_panel(trainer: Trainer, running: bool, options: list[str]) -> None:
         "Neuron (or click one in the graph)", options, format_func=label, key="pg_neuron"
     )
     li, n = parse_neuron_id(picked) or (0, 0)
-    st.plotly_chart(neuron_figure(trainer.last, li, n), key="pg_neuron_fig")
+    if trainer.last is not None:  # the page inspects a batch before showing this panel
+        st.plotly_chart(neuron_figure(trainer.last, li, n), key="pg_neuron_fig")
     st.caption(
         "On the latest batch. The gradient arriving at a neuron is dLoss/d(pre-activation): "
         "how much the loss would change if this neuron's input moved, per example."

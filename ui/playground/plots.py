@@ -6,6 +6,7 @@ Colour convention (as everywhere in the app): red = positive, blue = negative.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,27 @@ def parse_neuron_id(value: str) -> tuple[int, int] | None:
     return layer, neuron
 
 
+def _tight_layout(
+    fig: go.Figure, height: int, top: int = 30, legend_y: float | None = None, **layout: Any
+) -> go.Figure:
+    """The layout every playground figure shares: its height and narrow margins.
+
+    Args:
+        fig: The figure (changed in place).
+        height: Height in pixels.
+        top: Top margin in pixels (room for subplot titles or a legend).
+        legend_y: Where a horizontal legend sits above the plot (None = Plotly's default).
+        **layout: Any other ``fig.update_layout`` settings.
+
+    Returns:
+        ``fig``.
+    """
+    if legend_y is not None:
+        layout["legend"] = {"orientation": "h", "y": legend_y}
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": top, "b": 10}, **layout)
+    return fig
+
+
 def _positions(widths: tuple[int, ...]) -> list[np.ndarray]:
     """y coordinate of every unit, per layer (layer ``l`` sits at x = ``l``)."""
     tallest = max(widths)
@@ -61,7 +83,8 @@ def network_figure(
     """
     widths = model.spec.widths
     ys = _positions(widths)
-    weights = [layer.weight.detach().cpu().double().numpy() for layer in model.layers]
+    linears = model.linears()
+    weights = [layer.weight.detach().cpu().double().numpy() for layer in linears]
     finite = [np.abs(w[np.isfinite(w)]) for w in weights]
     biggest = max((float(a.max()) for a in finite if a.size), default=0.0)
     fig = go.Figure()
@@ -122,9 +145,13 @@ def network_figure(
         )
     )
     # hidden and output nodes
-    node_x, node_y, colour, ids, hover = [], [], [], [], []
+    node_x: list[int] = []
+    node_y: list[float] = []
+    node_colour: list[float] = []
+    ids: list[str] = []
+    hover: list[str] = []
     names = model.layer_names()
-    for li, layer in enumerate(model.layers):
+    for li, layer in enumerate(linears):
         bias = layer.bias.detach().cpu().double().numpy()
         for n in range(layer.out_features):
             node_x.append(li + 1)
@@ -135,10 +162,10 @@ def network_figure(
                 rec = record.layers[li]
                 mean = float(rec.post[:, n].mean())
                 grad = float(np.sqrt((rec.grad_pre[:, n] ** 2).mean()))
-                colour.append(mean)
+                node_colour.append(mean)
                 text += f"<br>mean activation {mean:.3g}<br>gradient RMS {grad:.3g}"
             else:
-                colour.append(0.0)
+                node_colour.append(0.0)
             hover.append(text)
     fig.add_trace(
         go.Scatter(
@@ -147,7 +174,7 @@ def network_figure(
             mode="markers",
             marker={
                 "size": 20,
-                "color": colour,
+                "color": node_colour,
                 "colorscale": "RdBu_r",
                 "cmid": 0,
                 "line": {"color": "#333", "width": 1},
@@ -159,9 +186,9 @@ def network_figure(
             showlegend=False,
         )
     )
-    if selected is not None and selected[0] < len(model.layers):
+    if selected is not None and selected[0] < len(linears):
         li, n = selected
-        if n < model.layers[li].out_features:
+        if n < linears[li].out_features:
             fig.add_trace(
                 go.Scatter(
                     x=[li + 1],
@@ -176,9 +203,9 @@ def network_figure(
                     showlegend=False,
                 )
             )
-    fig.update_layout(
+    return _tight_layout(
+        fig,
         height=max(320, 28 * max(widths) + 80),
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
         xaxis={
             "tickvals": list(range(len(widths))),
             "ticktext": ["input", *names],
@@ -188,37 +215,21 @@ def network_figure(
         yaxis={"visible": False},
         dragmode=False,
     )
-    return fig
 
 
 def loss_figure(history: list[StepSummary]) -> go.Figure:
     """Batch loss (thin) and whole-training-set loss (thick) per step."""
     steps = [h.step for h in history]
+    curves = [  # legend, loss per step, line width, colour
+        ("mini-batch (before update)", [h.batch_loss for h in history], 1, "#90a4ae"),
+        ("training set (after update)", [h.train_loss for h in history], 2.5, "#e65100"),
+    ]
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=steps,
-            y=[h.batch_loss for h in history],
-            name="mini-batch (before update)",
-            line={"width": 1, "color": "#90a4ae"},
+    for name, losses, width, colour in curves:
+        fig.add_trace(
+            go.Scatter(x=steps, y=losses, name=name, line={"width": width, "color": colour})
         )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=steps,
-            y=[h.train_loss for h in history],
-            name="training set (after update)",
-            line={"width": 2.5, "color": "#e65100"},
-        )
-    )
-    fig.update_layout(
-        height=300,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis_title="step",
-        yaxis_title="loss",
-        legend={"orientation": "h", "y": 1.12},
-    )
-    return fig
+    return _tight_layout(fig, 300, legend_y=1.12, xaxis_title="step", yaxis_title="loss")
 
 
 def _log_abs(values: np.ndarray) -> tuple[np.ndarray, float]:
@@ -292,10 +303,7 @@ def layers_figure(record: StepRecord) -> go.Figure:
         fig.update_yaxes(showticklabels=False, row=2, col=col)
     fig.update_yaxes(title_text="activations", row=1, col=1)
     fig.update_yaxes(title_text="log10 |dL/d pre|", row=2, col=1)
-    fig.update_layout(
-        height=460, bargap=0, margin={"l": 10, "r": 10, "t": 60, "b": 10}, font={"size": 11}
-    )
-    return fig
+    return _tight_layout(fig, 460, top=60, bargap=0, font={"size": 11})
 
 
 def gradient_history_figure(history: list[StepSummary], names: list[str]) -> go.Figure:
@@ -305,14 +313,8 @@ def gradient_history_figure(history: list[StepSummary], names: list[str]) -> go.
     for i, name in enumerate(names):
         values = [max(h.layers[i].grad_rms, GRAD_FLOOR) for h in history]
         fig.add_trace(go.Scatter(x=steps, y=values, name=name, mode="lines"))
-    fig.update_layout(
-        height=300,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis_title="step",
-        yaxis={"type": "log", "title": "RMS dL/d pre"},
-        legend={"orientation": "h", "y": 1.12},
-    )
-    return fig
+    log_axis = {"type": "log", "title": "RMS dL/d pre"}
+    return _tight_layout(fig, 300, legend_y=1.12, xaxis_title="step", yaxis=log_axis)
 
 
 def neuron_figure(record: StepRecord, layer: int, neuron: int) -> go.Figure:
@@ -331,10 +333,7 @@ def neuron_figure(record: StepRecord, layer: int, neuron: int) -> go.Figure:
             row=1,
             col=col,
         )
-    fig.update_layout(
-        height=260, bargap=0.02, margin={"l": 10, "r": 10, "t": 40, "b": 10}, font={"size": 11}
-    )
-    return fig
+    return _tight_layout(fig, 260, top=40, bargap=0.02, font={"size": 11})
 
 
 def surface_figure(surface: DecisionSurface, x: np.ndarray, y: np.ndarray) -> go.Figure:
@@ -364,13 +363,7 @@ def surface_figure(surface: DecisionSurface, x: np.ndarray, y: np.ndarray) -> go
                 marker={"color": colour, "size": 5, "line": {"color": "white", "width": 0.5}},
             )
         )
-    fig.update_layout(
-        height=360,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        yaxis={"scaleanchor": "x"},
-        legend={"orientation": "h", "y": 1.1},
-    )
-    return fig
+    return _tight_layout(fig, 360, legend_y=1.1, yaxis={"scaleanchor": "x"})
 
 
 def fit_figure(prediction: np.ndarray, target: np.ndarray) -> go.Figure:
@@ -384,14 +377,7 @@ def fit_figure(prediction: np.ndarray, target: np.ndarray) -> go.Figure:
     fig.add_trace(
         go.Scatter(x=target, y=prediction, mode="markers", name="examples", marker={"size": 4})
     )
-    fig.update_layout(
-        height=360,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis_title="target y1",
-        yaxis_title="prediction",
-        legend={"orientation": "h", "y": 1.1},
-    )
-    return fig
+    return _tight_layout(fig, 360, legend_y=1.1, xaxis_title="target y1", yaxis_title="prediction")
 
 
 def layer_table(record: StepRecord) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.common.single_thread import single_threaded
-from core.digits import mnist_subset
+from core.digits.data import mnist_subset
 
 
 def build_lenet() -> nn.Sequential:
@@ -59,7 +59,8 @@ def _initialise(net: nn.Module, generator: torch.Generator) -> None:
             nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
             fan_in = module.weight[0].numel()
             bound = 1 / math.sqrt(fan_in)
-            nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+            if module.bias is not None:  # build_lenet's layers all have one
+                nn.init.uniform_(module.bias, -bound, bound, generator=generator)
 
 
 @dataclass
@@ -162,4 +163,6 @@ class LiveTrainer:
 
     def kernels(self) -> np.ndarray:
         """The first-layer kernels, ``(6, 5, 5)``."""
-        return self.net.conv1.weight.detach()[:, 0].numpy().copy()
+        conv1 = self.net.get_submodule("conv1")
+        assert isinstance(conv1, nn.Conv2d)  # build_lenet's first layer (narrows the type)
+        return conv1.weight.detach()[:, 0].numpy().copy()  # (6, 1, 5, 5) -> (6, 5, 5)

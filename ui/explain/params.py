@@ -1,4 +1,4 @@
-"""Streamlit helpers of the "Explain an image" page: parameter widgets and the map cache.
+"""Parameter widgets of the "Explain an image" page, built from the methods' declarations.
 
 Widgets are built from the attribution methods' declared parameters (no per-method code).
 Any :class:`core.attribution.Param` becomes a widget: ``int``/``float`` -> slider (or a
@@ -8,9 +8,6 @@ box, ``bool`` -> checkbox, ``layer`` -> a select box over the model's feature-ma
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -48,37 +45,35 @@ def param_widget(method: Method, param: Param, model: ImageModel, where: Any = s
     label, help_ = _label(param), param.help
     if param.kind == "layer":
         choices = layer_choices(model.name)
-        default = model.target_layer if model.target_layer in choices else choices[0]
-        return where.selectbox(label, choices, index=choices.index(default), key=key, help=help_)
+        layer = model.target_layer if model.target_layer in choices else choices[0]
+        return where.selectbox(label, choices, index=choices.index(layer), key=key, help=help_)
     if param.kind == "choice":
         choices = list(param.choices)
         return where.selectbox(
-            label, choices, index=choices.index(param.default), key=key, help=help_
+            label, choices, index=choices.index(str(param.default)), key=key, help=help_
         )
     if param.kind == "bool":
         return where.checkbox(label, value=bool(param.default), key=key, help=help_)
-    low, high = param.low, param.high
-    if param.log and low is not None and high is not None:
+    low, high, start = param.numeric_range()
+    if param.log:
         decades = [
             float(f"{v:.0e}")
             for v in np.logspace(
                 np.log10(low), np.log10(high), int(round(np.log10(high / low))) + 1
             )
         ]
-        default = min(decades, key=lambda v: abs(np.log10(v) - np.log10(float(param.default))))
+        default = min(decades, key=lambda v: abs(np.log10(v) - np.log10(start)))
         return where.select_slider(
             label, decades, value=default, key=key, help=help_, format_func="{:.0e}".format
         )
     if param.kind == "int" and high - low > 1000 * (param.step or 1):
-        return int(
-            where.number_input(label, int(low), int(high), int(param.default), key=key, help=help_)
-        )
+        return int(where.number_input(label, int(low), int(high), int(start), key=key, help=help_))
     number = int if param.kind == "int" else float
     return where.slider(
         label,
         number(low),
         number(high),
-        number(param.default),
+        number(start),
         number(param.step or (1 if param.kind == "int" else 0.01)),
         key=key,
         help=help_,
@@ -88,39 +83,3 @@ def param_widget(method: Method, param: Param, model: ImageModel, where: Any = s
 def method_params(method: Method, model: ImageModel, where: Any = st) -> dict[str, Any]:
     """All of a method's parameters as widgets (in ``where``); returns name -> value."""
     return {param.name: param_widget(method, param, model, where) for param in method.params}
-
-
-class MapCache:
-    """A process-wide LRU cache of computed maps, shared by every session.
-
-    Not ``st.cache_data``: a cached function that draws (our progress bar moves while a
-    map is computed) has its drawing replayed on every cache hit. Values are never
-    mutated by the page.
-    """
-
-    def __init__(self, max_entries: int = 256) -> None:
-        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-        self.max_entries = max_entries
-
-    def get(self, key: Hashable) -> Any | None:
-        """The cached value, or None."""
-        with self._lock:
-            if key not in self._entries:
-                return None
-            self._entries.move_to_end(key)
-            return self._entries[key]
-
-    def put(self, key: Hashable, value: Any) -> None:
-        """Store a value, evicting the least recently used beyond ``max_entries``."""
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-
-
-@st.cache_resource
-def map_cache() -> MapCache:
-    """The one map cache of this process."""
-    return MapCache()

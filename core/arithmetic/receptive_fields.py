@@ -2,7 +2,7 @@
 
 Two ways, for two kinds of networks:
 
-- :func:`receptive_field` -- a stack of :mod:`core.geometry` rows. Exact and fast:
+- :func:`receptive_field` -- a stack of :mod:`core.arithmetic.layers` rows. Exact and fast:
   per axis, for every cell of every layer, the first and last input pixel it reads,
   propagated layer by layer through the windows each op actually uses (conv and pooling
   windows with stride, padding, dilation and ceil mode; transposed convolutions'
@@ -38,13 +38,9 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import nn
 
+from core.arithmetic.layers import Layer, LayerLike
+from core.arithmetic.shapes import LayerResult, analyze_stack
 from core.common.hooks import forward_hooks
-from core.geometry import (
-    GeometryError,
-    Layer,
-    LayerLike,
-    analyze_stack,
-)
 
 Box = tuple[int, int, int, int]
 EMPTY_BOX: Box = (0, 0, 0, 0)
@@ -134,6 +130,8 @@ def _input_shape(input_hw: Sequence[int], layers: list[LayerLike]) -> tuple[int,
     channels = 1
     for raw in layers:
         groups = raw.groups if isinstance(raw, Layer) else raw.get("groups")
+        if groups is None:
+            continue
         try:
             channels = math.lcm(channels, int(groups))
         except (TypeError, ValueError):
@@ -141,7 +139,13 @@ def _input_shape(input_hw: Sequence[int], layers: list[LayerLike]) -> tuple[int,
     return (channels, int(input_hw[0]), int(input_hw[1]))
 
 
-def _too_large(result: Any) -> bool:
+def _input_spans(n: int) -> AxisSpans:
+    """The input layer along one axis of ``n`` pixels: each pixel sees itself."""
+    return AxisSpans(np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64))
+
+
+def _too_large(result: LayerResult) -> bool:
+    """Whether tracing a row cell by cell would exceed ``MAX_TAPS`` on an axis."""
     taps = result.layer.kernel[0] * result.layer.kernel[1]
     return max(result.output_shape[1:]) * taps > MAX_TAPS
 
@@ -152,7 +156,7 @@ def field_spans(
     """Per layer, per axis, the exact input span of every output cell.
 
     Args:
-        layers: The stack (dicts or :class:`~core.geometry.Layer`).
+        layers: The stack (dicts or :class:`~core.arithmetic.layers.Layer`).
         input_hw: ``(H, W)`` or ``(C, H, W)``.
 
     Returns:
@@ -164,8 +168,9 @@ def field_spans(
     layers = list(layers)
     shape = _input_shape(input_hw, layers)
     report = analyze_stack(shape, layers)
-    current: tuple[AxisSpans, AxisSpans] | None = tuple(  # type: ignore[assignment]
-        AxisSpans(np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)) for n in shape[1:]
+    current: tuple[AxisSpans, AxisSpans] | None = (
+        _input_spans(shape[1]),
+        _input_spans(shape[2]),
     )
     out: list[tuple[AxisSpans, AxisSpans] | None] = []
     for result in report.results:
@@ -186,7 +191,7 @@ def receptive_field(
     """The input pixels output cell ``(y, x)`` of layer ``layer_index`` depends on.
 
     Args:
-        layers: The stack (dicts or :class:`~core.geometry.Layer`).
+        layers: The stack (dicts or :class:`~core.arithmetic.layers.Layer`).
         input_hw: ``(H, W)`` or ``(C, H, W)`` of the input.
         layer_index: 0-based row whose output cell is asked about.
         y: Row of the cell in that layer's output.
@@ -355,22 +360,6 @@ def model_receptive_field(
     else:
         magnitude = grad[0].abs().sum(0).numpy()  # (C, H, W) -> (H, W)
     return ModelField(nonzero_box(magnitude), magnitude, (channels, height, width))
-
-
-__all__ = [
-    "EMPTY_BOX",
-    "AxisSpans",
-    "Box",
-    "GeometryError",
-    "ModelField",
-    "field_spans",
-    "largest_fields",
-    "layer_output",
-    "model_receptive_field",
-    "nonzero_box",
-    "overlay_field",
-    "receptive_field",
-]
 
 
 def overlay_field(

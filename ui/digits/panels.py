@@ -1,25 +1,28 @@
-"""The digits lab's panels (Streamlit). Every number comes from core.digits; this module
-caches those calls and renders them.
-
-Caching: the shipped network is one ``st.cache_resource`` per process; results are
-``st.cache_data`` keyed on the SHA-1 of the 28 x 28 digit's bytes (``digit_key``), the
-digit itself passed as an ``_underscore`` argument.
+"""The digits lab's panels (Streamlit). Every number comes from core.digits, through the
+caches of :mod:`ui.digits.cache`; this module renders them.
 """
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import streamlit as st
-from torch import nn
 
 from core import digits
-from core.common.single_thread import run_single_threaded
-from core.digit_trainer import LiveTrainer
-from ui.digits_plots import (
+from ui.digits.cache import (
+    MethodParams,
+    cached_activations,
+    cached_deepfool,
+    cached_fgsm,
+    cached_heatmap,
+    cached_prototypes,
+    cached_seven_segment_reading,
+    cached_seven_segment_summary,
+    digit_key,
+)
+from ui.digits.plots import (
     curves_figure,
     heatmap_on_digit,
     kernels_figure,
@@ -33,65 +36,6 @@ from ui.digits_plots import (
 TOP_NEURONS = 4  # decisive neurons highlighted per layer
 STEP_BATCHES = 10  # mini-batches per "one step" / per live tick
 TICK_SECONDS = 0.5
-
-
-@st.cache_resource(show_spinner="Loading the digit network...")
-def digit_network() -> nn.Module:
-    """The shipped digit CNN, once per process. Never mutate it."""
-    return digits.load_digit_net()
-
-
-def digit_key(digit: np.ndarray) -> str:
-    """Cache key of a preprocessed digit: the hash of its bytes."""
-    return hashlib.sha1(np.ascontiguousarray(digit, np.float32).tobytes()).hexdigest()
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def cached_probabilities(key: str, _digit: np.ndarray) -> np.ndarray:
-    return digits.classify(_digit, digit_network())
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def cached_activations(
-    key: str, _digit: np.ndarray, target: int | None
-) -> list[digits.LayerActivation]:
-    return digits.layer_activations(digit_network(), _digit, target)
-
-
-@st.cache_data(show_spinner=False, max_entries=128)
-def cached_heatmap(
-    key: str, _digit: np.ndarray, method: str, target: int, params: tuple[tuple[str, object], ...]
-) -> np.ndarray:
-    from core.attribution import attribute
-
-    x = digits.as_batch(_digit)  # (1, 1, 28, 28)
-    return run_single_threaded(attribute, digit_network(), x, method, target, **dict(params))
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def cached_fgsm(key: str, _digit: np.ndarray, epsilon: float) -> digits.AdversarialExample:
-    return digits.fgsm(digit_network(), _digit, epsilon)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def cached_deepfool(
-    key: str, _digit: np.ndarray, overshoot: float, max_iterations: int
-) -> digits.AdversarialExample:
-    return digits.deepfool(digit_network(), _digit, overshoot, max_iterations)
-
-
-@st.cache_data(show_spinner="Optimising ten images...", max_entries=16)
-def cached_prototypes(
-    key: str | None, _start: np.ndarray | None, l2_weight: float, steps: int, seed: int
-) -> digits.Prototypes:
-    return digits.class_prototypes(
-        digit_network(), start=_start, steps=steps, l2_weight=l2_weight, seed=seed
-    )
-
-
-@st.cache_data(show_spinner="Classifying the 128 patterns...")
-def cached_seven_segment_table() -> list[digits.SevenSegmentResult]:
-    return digits.seven_segment_table(digit_network())
 
 
 def pixelated_images() -> None:
@@ -168,14 +112,40 @@ def activations_panel(digit: np.ndarray, probs: np.ndarray) -> None:
             st.caption(f"Decisive units (activation x gradient): {listing}")
 
 
-HEATMAPS = {
-    "saliency": ("Saliency", "|gradient| of the logit: where a small change of ink would "
-                 "change the score most (Simonyan et al. 2013). Unsigned: red only."),
-    "occlusion": ("Occlusion", "How much the logit drops when a patch around the pixel is "
-                  "blanked (Zeiler & Fergus 2014)."),
-    "lrp": ("LRP alpha=2, beta=1", "The logit passed back layer by layer, positive "
-            "contributions weighted 2, negative 1 (Bach et al. 2015)."),
-}  # fmt: skip
+@dataclass(frozen=True)
+class HeatmapChoice:
+    """One of the panel's maps: a registered method and the parameters fixed for it.
+
+    Attributes:
+        method: A key of :data:`core.attribution.METHODS`.
+        variant: What the fixed parameters add to the method's title.
+        fixed: Parameters the panel does not offer as controls, ``((name, value), ...)``.
+    """
+
+    method: str
+    variant: str = ""
+    fixed: MethodParams = ()
+
+    def title_and_about(self) -> tuple[str, str]:
+        """The map's caption and the sentence under it, from the method registry.
+
+        Returns:
+            ``(title, about)``, e.g. ``("LRP alpha=2, beta=1", "The class score passed
+            back layer by layer; ... [Bach et al. 2015](https://doi.org/...).")``.
+        """
+        from core.attribution import METHODS
+
+        method = METHODS[self.method]
+        unsigned = "" if method.signed else " Unsigned: red only."
+        about = f"{method.summary} [{method.citation}]({method.paper}).{unsigned}"
+        return method.title + self.variant, about
+
+
+HEATMAPS = (
+    HeatmapChoice("saliency"),
+    HeatmapChoice("occlusion", fixed=(("fill", "black"),)),  # patch, stride: sliders
+    HeatmapChoice("lrp", " alpha=2, beta=1", (("rule", "alpha_beta"),)),
+)
 
 
 def heatmaps_panel(digit: np.ndarray, probs: np.ndarray) -> None:
@@ -187,19 +157,17 @@ def heatmaps_panel(digit: np.ndarray, probs: np.ndarray) -> None:
     patch = columns[1].slider("Occlusion patch (pixels)", 2, 14, 6, key="digits_occ_patch")
     stride = columns[2].slider("Occlusion stride", 1, 7, 2, key="digits_occ_stride")
     opacity = columns[3].slider("Heatmap opacity", 0.1, 1.0, 0.8, 0.05, key="digits_opacity")
-    params = {
-        "saliency": (),
-        "occlusion": (("patch", patch), ("stride", stride), ("fill", "black")),
-        "lrp": (("rule", "alpha_beta"),),
-    }
+    chosen: dict[str, MethodParams] = {"occlusion": (("patch", patch), ("stride", stride))}
     st.caption(
         "The digit as grey ink on white, the map over it: red = evidence for the digit, "
         "blue = against, clear = nothing."
     )
-    for column, (method, (title, about)) in zip(st.columns(3), HEATMAPS.items(), strict=True):
+    for column, choice in zip(st.columns(len(HEATMAPS)), HEATMAPS, strict=True):
+        title, about = choice.title_and_about()
+        params = chosen.get(choice.method, ()) + choice.fixed
         with column:
             try:
-                heatmap = cached_heatmap(digit_key(digit), digit, method, target, params[method])
+                heatmap = cached_heatmap(digit_key(digit), digit, choice.method, target, params)
             except MethodNotApplicable as err:
                 st.warning(f"{title}: {err}")
                 continue
@@ -262,10 +230,10 @@ def prototypes_panel(digit: np.ndarray | None) -> None:
         "L2 weight", 0.0, 1.0, 0.001, 0.001, format="%.4f", key="digits_proto_l2"
     )
     steps = right.slider("Steps", 10, 400, 150, 10, key="digits_proto_steps")
-    from_drawing = start == "The drawing" and digit is not None
+    start_image = digit if start == "The drawing" else None  # None: noise
     result = cached_prototypes(
-        digit_key(digit) if from_drawing else None,
-        digit if from_drawing else None,
+        None if start_image is None else digit_key(start_image),
+        start_image,
         l2_weight,
         steps,
         0,
@@ -296,19 +264,18 @@ def seven_segment_panel() -> None:
         for column, (segment, name) in zip(columns, names.items(), strict=True)
         if column.toggle(f"{segment}: {name}", value=segment in "abc", key=f"digits_seg_{segment}")
     )
-    table = cached_seven_segment_table()
-    mask = sum(1 << digits.SEGMENTS.index(s) for s in lit)
-    row = table[mask]
+    reading = cached_seven_segment_reading(lit)
+    row = reading.result
     left, right = st.columns([1, 2])
     with left:
         st.image(
-            pixels(digits.seven_segment_image(lit)),
+            pixels(reading.image),
             caption=f"segments: {lit or 'none'}",
             output_format="PNG",
             width=135,
         )
     with right:
-        if row.predicted is None:
+        if reading.probabilities is None:
             st.info("No segment is lit: there is nothing to classify.")
         else:
             shown = f"the digit {row.digit}" if row.digit is not None else "no digit at all"
@@ -316,31 +283,27 @@ def seven_segment_panel() -> None:
                 f"This pattern shows **{shown}**. The network says **{row.predicted}** "
                 f"with {row.probability:.0%}."
             )
-            probs = digits.classify(digits.preprocess(digits.seven_segment_image(lit)),
-                                    digit_network())  # fmt: skip
-            st.plotly_chart(probability_figure(probs, height=200), key="digits_seg_probs")
-    proper = [r for r in table if r.digit is not None]
-    nonsense = [r for r in table if r.digit is None and r.predicted is not None]
-    sure = sum(r.probability >= 0.9 for r in nonsense)
-    fairly_sure = sum(r.probability >= 0.5 for r in nonsense)
+            st.plotly_chart(
+                probability_figure(reading.probabilities, height=200), key="digits_seg_probs"
+            )
+    summary = cached_seven_segment_summary()
     st.markdown(
         f"**All 128 patterns:** of the 10 proper digits it reads "
-        f"**{sum(r.correct for r in proper)}** correctly. Every one of the {len(nonsense)} "
-        f"patterns that are no digit still gets a digit: **{fairly_sure}** with 50% or "
-        f"more, **{sure}** with 90% or more."
+        f"**{summary.proper_correct}** correctly. Every one of the {summary.nonsense} "
+        f"patterns that are no digit still gets a digit: **{summary.fairly_sure}** with "
+        f"{digits.FAIRLY_SURE:.0%} or more, **{summary.sure}** with {digits.SURE:.0%} or more."
     )
     with st.expander("Every pattern"):
+        table = summary.table
         st.dataframe(
-            pd.DataFrame(
-                {
-                    "segments": [r.segments or "(none)" for r in table],
-                    "shows": [str(r.digit) if r.digit is not None else "-" for r in table],
-                    "network says": [
-                        str(r.predicted) if r.predicted is not None else "-" for r in table
-                    ],  # fmt: skip
-                    "probability": [r.probability for r in table],
-                }
-            ),
+            {
+                "segments": [r.segments or "(none)" for r in table],
+                "shows": [str(r.digit) if r.digit is not None else "-" for r in table],
+                "network says": [
+                    str(r.predicted) if r.predicted is not None else "-" for r in table
+                ],
+                "probability": [r.probability for r in table],
+            },
             hide_index=True,
         )
 
@@ -349,7 +312,7 @@ def kernels_learning_panel() -> None:
     """A LeNet trained live in this session, with start/pause, one step and reset."""
     state = st.session_state
     if "digits_trainer" not in state:
-        state.digits_trainer = LiveTrainer(seed=0)
+        state.digits_trainer = digits.LiveTrainer(seed=0)
         state.digits_training = False
     running = bool(state.digits_training)
     st.caption(
@@ -361,7 +324,7 @@ def kernels_learning_panel() -> None:
 
     @st.fragment(run_every=TICK_SECONDS if running else None)
     def live() -> None:
-        trainer: LiveTrainer = state.digits_trainer
+        trainer: digits.LiveTrainer = state.digits_trainer
         buttons = st.columns(4)
         if buttons[0].button("Pause" if running else "Start", key="digits_train_toggle"):
             state.digits_training = not running

@@ -1,0 +1,328 @@
+"""Running methods: the :class:`Attributor` (one network, one input, any number of
+methods sharing their work) and the two one-call entry points.
+
+One verb per level:
+
+- :func:`attribute` -- tensor level: any classifier ``nn.Module`` and a ``(1, C, H, W)``
+  input (the Digits lab uses it on its own MNIST CNN).
+- :func:`explain` -- image level: an :class:`~core.models.ImageModel` and a PIL image,
+  with the model's own preprocessing and defaults (normalisation, CAM layer).
+- :meth:`Attributor.attribute` -- several methods on one input, sharing work (the
+  logits, the CAM pass, the guided-backprop map reused by guided Grad-CAM, LIME's
+  segmentation); returns the map with its run time. The page uses this one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from core.attribution.base import (
+    FORWARD_BATCH,
+    GRADIENT_BATCH,
+    REFERENCE_NUMEL,
+    AttributionContext,
+    Progress,
+)
+from core.attribution.fast import folded_twin
+from core.attribution.registry import get_method
+from core.common.layout import fast_layout
+from core.models import ImageModel
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """One method's map for one input and class.
+
+    Attributes:
+        heatmap: Float32 ``(H, W)`` at the input's resolution (signed when the method's
+            ``signed`` is True).
+        seconds: Wall-clock time of the computation.
+    """
+
+    heatmap: np.ndarray
+    seconds: float
+
+
+class Attributor:
+    """One network and one input, explained by any number of methods.
+
+    Work that several methods need is computed once and shared (see :meth:`shared`).
+    An Attributor is used by one thread at a time; the network may be shared by many
+    threads (nothing here mutates it, and hooks are scoped and thread-filtered).
+
+    Args:
+        net: A classifier in eval mode, ``(B, C, H, W) -> (B, K)`` logits.
+        x: One input ``(1, C, H, W)``, already normalised.
+        context: Normalisation, default CAM layer; see :class:`AttributionContext`.
+
+    Raises:
+        ValueError: ``x`` is not ``(1, C, H, W)`` or the network is in training mode.
+    """
+
+    def __init__(
+        self, net: nn.Module, x: torch.Tensor, context: AttributionContext | None = None
+    ) -> None:
+        if x.dim() != 4 or x.shape[0] != 1:
+            raise ValueError(f"x must be one image (1, C, H, W), got shape {tuple(x.shape)}")
+        if net.training:
+            raise ValueError(
+                "the network is in training mode (dropout and batch norm would make maps "
+                "random); call net.eval() on it (or on a copy) first"
+            )
+        self.net = net
+        with torch.inference_mode(False):
+            self.x = x.detach().float().clone()  # (1, C, H, W), a normal (non-inference) tensor
+        self.context = context or AttributionContext()
+        self._shared: dict[tuple[Any, ...], Any] = {}
+
+    def attribute(
+        self,
+        method: str,
+        target: int | None = None,
+        progress: Progress | None = None,
+        **params: Any,
+    ) -> Attribution:
+        """Run one registered method on this input, sharing work with the others.
+
+        Args:
+            method: A key of :data:`~core.attribution.registry.METHODS`.
+            target: Class index; None = top-1.
+            progress: Called with the fraction done (0..1) by methods with many passes.
+            **params: The method's parameters (defaults for the rest); names and values
+                are validated before anything runs.
+
+        Returns:
+            The map (float32 ``(H, W)`` at the input's resolution) and its run time.
+
+        Raises:
+            ValueError / TypeError: unknown method, bad parameter or target.
+            MethodNotApplicable: the method cannot explain this network (with the reason).
+        """
+        spec = get_method(method)
+        resolved = spec.resolve(params)
+        start = time.perf_counter()
+        with torch.inference_mode(False), torch.set_grad_enabled(spec.needs_gradients):
+            index = self.resolve_target(target)
+            heatmap = spec.compute(self, index, resolved, progress)
+        heatmap = np.nan_to_num(
+            np.asarray(heatmap, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0
+        )
+        if heatmap.shape != self.size:
+            raise AssertionError(f"{method} returned shape {heatmap.shape}, expected {self.size}")
+        return Attribution(heatmap, time.perf_counter() - start)
+
+    @property
+    def fast_net(self) -> nn.Module:
+        """The network with batch norm folded in, for methods with many passes (a private
+        copy built once per network, see :mod:`core.attribution.fast`); or the network
+        itself when it has nothing to fold."""
+        return folded_twin(self.net, fast_layout(self.x))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Input ``(H, W)``."""
+        return int(self.x.shape[2]), int(self.x.shape[3])
+
+    def shared(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """Work shared between methods: computed on first request, then reused.
+
+        Args:
+            key: Identifies the work and everything it depends on (besides net and x).
+            compute: Computes it.
+        """
+        if key not in self._shared:
+            self._shared[key] = compute()
+        return self._shared[key]
+
+    def logits(self) -> torch.Tensor:
+        """The network's logits for ``x``, ``(K,)`` (one forward pass, shared)."""
+
+        def forward() -> torch.Tensor:
+            with torch.inference_mode():
+                out = self.net(fast_layout(self.x))
+            return self.check_output(out, 1)[0].clone()
+
+        return self.shared(("logits",), forward)
+
+    def check_output(self, out: Any, batch: int, target: int | None = None) -> torch.Tensor:
+        """Check a forward pass's output: logits ``(batch, K)`` with ``target < K``.
+
+        Raises:
+            ValueError: not logits of that batch, or the target is out of range.
+        """
+        if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != batch:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"the network must return logits (B, classes); got {shape}")
+        if target is not None and target >= out.shape[1]:
+            raise ValueError(
+                f"target {target} is out of range: the network has {out.shape[1]} classes"
+            )
+        return out
+
+    def resolve_target(self, target: int | None) -> int:
+        """``None`` -> the top-1 class (one forward pass, shared); otherwise check the index.
+
+        The upper bound of an explicit index is checked by the method's first forward
+        pass (:meth:`check_output`), so no extra pass is spent on it.
+
+        Raises:
+            ValueError: not an index, or out of range.
+        """
+        if target is None:
+            return int(self.logits().argmax())
+        if isinstance(target, bool) or not isinstance(target, int | np.integer) or target < 0:
+            raise ValueError(f"target must be a class index (int >= 0), got {target!r}")
+        if ("logits",) in self._shared:
+            self.check_output(self.logits()[None], 1, int(target))
+        return int(target)
+
+    # -- batched passes used by the methods --------------------------------------------
+
+    def batch_size(self, gradients: bool) -> int:
+        """Images per batch for this input size."""
+        base = GRADIENT_BATCH if gradients else FORWARD_BATCH
+        return int(max(1, min(256, base * REFERENCE_NUMEL // max(1, self.x[0].numel()))))
+
+    def forward_scores(
+        self,
+        inputs: Iterator[torch.Tensor],
+        total: int,
+        target: int,
+        progress: Progress | None = None,
+    ) -> torch.Tensor:
+        """Target logits of many inputs, forward only (inference mode, fast layout, folded
+        batch norm).
+
+        Args:
+            inputs: Batches ``(b, C, H, W)``.
+            total: Total number of images (for the progress callback).
+            target: Class index.
+            progress: Called with the fraction done after each batch.
+
+        Returns:
+            ``(total,)`` target logits.
+        """
+        scores: list[torch.Tensor] = []
+        done = 0
+        with torch.inference_mode():
+            for batch in inputs:
+                out = self.check_output(self.fast_net(fast_layout(batch)), batch.shape[0], target)
+                scores.append(out[:, target].float())
+                done += batch.shape[0]
+                if progress is not None:
+                    progress(min(1.0, done / max(1, total)))
+        return torch.cat(scores).clone()
+
+    def input_gradients(self, xs: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient of the target logit w.r.t. each input of a batch (fast layout, folded
+        batch norm).
+
+        Args:
+            xs: ``(b, C, H, W)``.
+            target: Class index.
+
+        Returns:
+            ``(grads (b, C, H, W), logits (b,))``.
+        """
+        with torch.inference_mode(False), torch.enable_grad():
+            xs = fast_layout(xs.detach().clone()).requires_grad_(True)
+            out = self.check_output(self.fast_net(xs), xs.shape[0], target)
+            score = out[:, target]
+            (grad,) = torch.autograd.grad(score.sum(), xs)
+        return grad.detach().contiguous(), score.detach()
+
+    def gradient_batches(
+        self,
+        batches: Sequence[torch.Tensor],
+        target: int,
+        progress: Progress | None = None,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``input_gradients`` over a list of batches, reporting progress."""
+        total = sum(b.shape[0] for b in batches)
+        done = 0
+        for batch in batches:
+            yield self.input_gradients(batch, target)
+            done += batch.shape[0]
+            if progress is not None:
+                progress(min(1.0, done / max(1, total)))
+
+
+def attribute(
+    net: nn.Module,
+    x: torch.Tensor,
+    method: str,
+    target: int | None = None,
+    *,
+    context: AttributionContext | None = None,
+    progress: Progress | None = None,
+    **params: Any,
+) -> np.ndarray:
+    """Explain one input of any classifier with one method (tensor level).
+
+    Args:
+        net: Classifier in eval mode, ``(B, C, H, W) -> (B, K)`` logits (pre-softmax).
+            Never modified.
+        x: One input ``(1, C, H, W)``, normalised as the network expects.
+        method: A key of :data:`~core.attribution.registry.METHODS`.
+        target: Class index to explain; None = the top-1 class.
+        context: Normalisation (for black/blurred baselines and LIME superpixels),
+            default CAM layer; defaults: ``x`` is in pixel units, last feature map.
+        progress: Called with the fraction done (0..1).
+        **params: The method's parameters, see ``METHODS[method].params``.
+
+    Returns:
+        Float32 ``(H, W)`` heatmap at ``x``'s resolution (signed when
+        ``METHODS[method].signed``).
+
+    Raises:
+        ValueError / TypeError: unknown method, bad parameter or target.
+        MethodNotApplicable: the method cannot explain this network (with the reason).
+    """
+    return Attributor(net, x, context).attribute(method, target, progress, **params).heatmap
+
+
+def context_for(model: ImageModel) -> AttributionContext:
+    """The attribution context of a registered model (its normalisation and CAM layer)."""
+    return AttributionContext(
+        mean=tuple(model.mean), std=tuple(model.std), layer=model.target_layer, title=model.title
+    )
+
+
+def attributor_for(model: ImageModel, image: Image.Image) -> Attributor:
+    """An :class:`Attributor` for a model and a PIL image (the model's preprocessing)."""
+    return Attributor(model.net, model.preprocess(image), context_for(model))
+
+
+def explain(
+    model: ImageModel,
+    image: Image.Image,
+    method: str,
+    target: int | None = None,
+    *,
+    progress: Progress | None = None,
+    **params: Any,
+) -> np.ndarray:
+    """Explain a model's prediction for a PIL image (image level).
+
+    Args:
+        model: A loaded model (its own resize, crop and normalisation are applied; CAM
+            methods default to its ``target_layer``).
+        image: Any PIL image.
+        method: A key of :data:`~core.attribution.registry.METHODS`.
+        target: Class index; None = the top-1 class. The pre-softmax logit is explained.
+        progress: Called with the fraction done (0..1).
+        **params: The method's parameters.
+
+    Returns:
+        Float32 ``(H, W)`` heatmap at the model's input resolution, aligned with
+        ``model.crop(image)``.
+    """
+    return attributor_for(model, image).attribute(method, target, progress, **params).heatmap

@@ -1,0 +1,157 @@
+"""The digit CNN: its architecture, the batch-norm folding of the trained network, the
+shipped weights and the ONE process-wide loaded network (:func:`digit_net`).
+
+The network (:func:`build_digit_net`) is trained by ``scripts/train_digits.py`` with batch
+normalisation, which is then folded into the convolutions, so the shipped network is a
+plain chain of Conv2d / ReLU / MaxPool2d / Linear layers. The weights ship in
+``core/digits/weights/digits_cnn.pt``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.common.batchnorm import fold_conv_bn
+from core.common.single_thread import single_threaded
+from core.digits.data import NUM_CLASSES
+from core.digits.preprocess import as_batch
+
+WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "digits_cnn.pt"
+
+# Channels of the four convolutions and width of the hidden fully connected layer.
+CHANNELS = (24, 32, 48, 64)
+HIDDEN = 128
+
+
+def build_digit_net(batch_norm: bool = False, dropout: float = 0.0) -> nn.Sequential:
+    """The digit CNN (randomly initialised).
+
+    ``conv1`` 5x5 (24) -> ``conv2`` 3x3 (32) -> max-pool -> ``conv3`` 3x3 (48) ->
+    ``conv4`` 3x3 (64) -> max-pool -> max-pool -> ``fc1`` (128) -> ``fc2`` (10 logits),
+    ReLU after every convolution and ``fc1``. About 125 k parameters.
+
+    Args:
+        batch_norm: Insert BatchNorm after each convolution (training only; see
+            :func:`fold_batch_norm`).
+        dropout: Dropout probability before ``fc1`` and ``fc2`` (training only).
+
+    Returns:
+        The network; input ``(B, 1, 28, 28)`` in [0, 1], output logits ``(B, 10)``.
+    """
+    c1, c2, c3, c4 = CHANNELS
+    layers: list[tuple[str, nn.Module]] = []
+
+    def conv(index: int, cin: int, cout: int, kernel: int) -> None:
+        layers.append((f"conv{index}", nn.Conv2d(cin, cout, kernel, padding=kernel // 2)))
+        if batch_norm:
+            layers.append((f"bn{index}", nn.BatchNorm2d(cout)))
+        layers.append((f"relu{index}", nn.ReLU()))
+
+    conv(1, 1, c1, 5)  # (B, 1, 28, 28) -> (B, 24, 28, 28)
+    conv(2, c1, c2, 3)  # -> (B, 32, 28, 28)
+    layers.append(("pool1", nn.MaxPool2d(2)))  # -> (B, 32, 14, 14)
+    conv(3, c2, c3, 3)  # -> (B, 48, 14, 14)
+    conv(4, c3, c4, 3)  # -> (B, 64, 14, 14)
+    layers.append(("pool2", nn.MaxPool2d(2)))  # -> (B, 64, 7, 7)
+    layers.append(("pool3", nn.MaxPool2d(2)))  # -> (B, 64, 3, 3)
+    layers.append(("flatten", nn.Flatten(1)))  # -> (B, 576)
+    if dropout:
+        layers.append(("drop1", nn.Dropout(dropout)))
+    layers.append(("fc1", nn.Linear(c4 * 9, HIDDEN)))
+    layers.append(("relu5", nn.ReLU()))
+    if dropout:
+        layers.append(("drop2", nn.Dropout(dropout)))
+    layers.append(("fc2", nn.Linear(HIDDEN, NUM_CLASSES)))  # -> (B, 10) logits
+    return nn.Sequential(OrderedDict(layers))
+
+
+def fold_batch_norm(trained: nn.Sequential) -> nn.Sequential:
+    """The plain network equivalent (in eval mode) to one trained with batch norm.
+
+    Each ``bnN`` is folded into ``convN`` (w' = w * g / s, b' = (b - mu) * g / s + beta,
+    with s = sqrt(var + eps); by :func:`core.common.batchnorm.fold_conv_bn`); dropout
+    layers, identities in eval mode, are dropped.
+
+    Args:
+        trained: A network from ``build_digit_net(batch_norm=True, dropout=...)``.
+
+    Returns:
+        A ``build_digit_net()`` network in eval mode with the folded weights.
+    """
+    plain = build_digit_net()
+    trained_layers = dict(trained.named_children())
+    state: dict[str, torch.Tensor] = {}
+    for name, module in plain.named_children():
+        layer = trained_layers[name]
+        if isinstance(module, nn.Conv2d):
+            bn = trained_layers["bn" + name.removeprefix("conv")]
+            if not isinstance(layer, nn.Conv2d) or not isinstance(bn, nn.BatchNorm2d):
+                raise TypeError(f"{name} of the trained network is no Conv2d + BatchNorm2d")
+            weight, bias = fold_conv_bn(layer, bn)  # (C_out, C_in, k, k), (C_out,)
+        elif isinstance(module, nn.Linear):
+            if not isinstance(layer, nn.Linear):
+                raise TypeError(f"{name} of the trained network is no Linear layer")
+            weight, bias = layer.weight.detach().clone(), layer.bias.detach().clone()
+        else:
+            continue
+        state[f"{name}.weight"], state[f"{name}.bias"] = weight, bias
+    plain.load_state_dict(state)
+    return plain.eval()
+
+
+def load_digit_net(path: Path = WEIGHTS_PATH) -> nn.Sequential:
+    """Build the digit CNN with the shipped weights, in eval mode, parameters frozen.
+
+    Args:
+        path: The weights file written by ``scripts/train_digits.py`` (float16 tensors).
+
+    Returns:
+        A new network (callers that share it must not mutate it).
+    """
+    net = build_digit_net()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net.load_state_dict({k: v.float() for k, v in state.items()})
+    return net.eval().requires_grad_(False)
+
+
+_NET_LOCK = threading.Lock()
+_shared_net: nn.Sequential | None = None
+
+
+def digit_net() -> nn.Sequential:
+    """The shipped digit CNN, loaded once per process. Never mutate what this returns.
+
+    The one shared instance: the pages (through ``ui.digits.cache``), :func:`classify`'s
+    default and the tests all use it; no other cache of the network exists.
+
+    Returns:
+        The network of :func:`load_digit_net`, the same object on every call.
+    """
+    global _shared_net
+    with _NET_LOCK:
+        if _shared_net is None:
+            _shared_net = load_digit_net()
+        return _shared_net
+
+
+@single_threaded
+def classify(image: np.ndarray, net: nn.Module | None = None) -> np.ndarray:
+    """The 10 class probabilities of preprocessed digits.
+
+    Args:
+        image: ``(28, 28)`` as :func:`preprocess` returns it, or a batch ``(N, 28, 28)``.
+        net: The network (default: the shipped :func:`digit_net`).
+
+    Returns:
+        ``(10,)`` float32 probabilities summing to 1, or ``(N, 10)`` for a batch.
+    """
+    net = digit_net() if net is None else net
+    with torch.inference_mode():
+        probs = net(as_batch(image)).softmax(1).numpy()  # (N, 10)
+    return probs[0] if np.ndim(image) == 2 else probs

@@ -1,0 +1,23 @@
+"""The process-wide cache of computed maps of the "Explain an image" page.
+
+Not ``st.cache_data``: a cached function that draws (our progress bar moves while a map
+is computed) has its drawing replayed on every cache hit. The cache is
+:class:`core.common.LRUCache`, bounded by entries and by bytes; values are never
+mutated by the page.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.attribution import Attribution
+from core.common import LRUCache
+
+MAX_MAPS = 256
+MAX_BYTES = 64 * 2**20  # a 224 x 224 float32 map is 196 kB: ~330 maps
+
+
+@st.cache_resource
+def map_cache() -> LRUCache[Attribution]:
+    """The one map cache of this process, shared by every session."""
+    return LRUCache(max_entries=MAX_MAPS, max_bytes=MAX_BYTES)

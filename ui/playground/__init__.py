@@ -1,0 +1,1 @@
+"""Streamlit helpers of the "Perceptron playground" page: its Plotly figures and panels."""
