@@ -1,7 +1,11 @@
 """Fixtures shared by the whole suite."""
 
+import os
+
 import pytest
 import torch
+
+from core.models.engine import CACHE_ENV
 
 
 @pytest.fixture
@@ -15,3 +19,10 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_engine_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Exported ONNX graphs go to a temporary folder (also for the browser tests' server,
+    which inherits the environment), never to the user's cache."""
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("onnx-cache"))

@@ -15,6 +15,7 @@ from core.attribution import (
     METHODS,
     AttributionContext,
     Attributor,
+    InputShape,
     Method,
     MethodNotApplicable,
     Param,
@@ -32,7 +33,7 @@ from tests.explain_nets import DigitsNet, digit_input
 
 REQUIRED = {
     "saliency", "deconvnet", "guided_backprop", "gradcam", "gradcam++", "guided_gradcam",
-    "integrated_gradients", "smoothgrad", "occlusion", "lime", "lrp",
+    "integrated_gradients", "smoothgrad", "occlusion", "lime", "lrp", "scorecam", "rise",
 }  # fmt: skip
 
 SEED_LIKE = Param("seed", 0, "Seed.", "int", 0, 10, 1)
@@ -43,6 +44,8 @@ CHEAP = {
     "smoothgrad": {"samples": 2},
     "occlusion": {"patch": 64, "stride": 64},
     "lime": {"samples": 50, "superpixels": 10},
+    "rise": {"masks": 50},
+    "scorecam": {"layer": "blocks.14"},  # 192 channels (the default layer has 1,280)
 }
 
 
@@ -72,14 +75,16 @@ def test_registry_declares_everything_the_page_needs() -> None:
             assert param.validate(param.default) == param.default
         if method.stochastic:
             assert "seed" in method.defaults()
-        forwards, backwards = method.cost(method.defaults(), (224, 224))
+        forwards, backwards = method.cost(method.defaults(), InputShape((224, 224)))
         assert forwards >= 1
         assert backwards >= 0
     assert METHODS["integrated_gradients"].signed
     assert METHODS["lrp"].signed
     assert not METHODS["saliency"].signed
     assert METHODS["lime"].stochastic
-    assert METHODS["occlusion"].cost({"patch": 32, "stride": 16, "fill": "mean"}, (224, 224)) == (
+    assert METHODS["occlusion"].cost(
+        {"patch": 32, "stride": 16, "fill": "mean"}, InputShape((224, 224))
+    ) == (
         170,
         0,
     )
@@ -87,9 +92,9 @@ def test_registry_declares_everything_the_page_needs() -> None:
 
 
 def test_cheap_methods_are_ordered_first() -> None:
-    order = [name for name, _ in by_cost({name: {} for name in METHODS}, (224, 224))]
+    order = [name for name, _ in by_cost({name: {} for name in METHODS}, InputShape((224, 224)))]
     assert order.index("gradcam") < order.index("integrated_gradients") < order.index("lime")
-    assert order[-1] == "lime"
+    assert order[-3:] == ["scorecam", "lime", "rise"]  # one pass per channel, sample or mask
 
 
 def test_bad_parameters_and_targets_get_clear_errors() -> None:
@@ -154,7 +159,8 @@ def test_forward_only_methods_run_without_autograd() -> None:
             return DigitsNet()(x)
 
     assert not METHODS["occlusion"].needs_gradients
-    attribute(Probe().eval(), digit_input(), "occlusion", 0, patch=14, stride=14)
+    run = Attributor(Probe().eval(), digit_input(), engine="torch")
+    run.attribute("occlusion", 0, patch=14, stride=14)
     assert seen["grad"] is False
 
 

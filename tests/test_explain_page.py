@@ -26,6 +26,8 @@ CHEAP = {
     "explain_occlusion_stride_": 112,
     "explain_lime_samples_": 50,
     "explain_lime_superpixels_": 10,
+    "explain_rise_masks_": 50,
+    "explain_scorecam_layer_efficientnet_lite0": "blocks.14",
 }
 
 
@@ -94,3 +96,11 @@ def test_every_method_renders_with_a_widget_per_declared_parameter() -> None:
         for param in method.params:
             expected = f"explain_{method.name}_{param.name}_"
             assert any(k and k.startswith(expected) for k in widget_keys), expected
+
+
+def test_each_tile_says_which_engine_ran_it() -> None:
+    app = start(["gradcam", "occlusion"], **CHEAP)
+    assert not app.exception, [e.value for e in app.exception]
+    captions = dict(c.split(" · ", 1) for c in tile_captions(app))
+    assert " on torch " in captions["Grad-CAM"]
+    assert " on ONNX Runtime " in captions["Occlusion"]

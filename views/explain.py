@@ -23,9 +23,10 @@ from core.attribution import (
     by_cost,
 )
 from core.attribution.display import SEQUENTIAL_MAPS, render
+from core.models.engine import existing_engine
 from ui.common import cached_top_k, image_picker, model_picker, show_top_k
 from ui.explain.cache import map_cache
-from ui.explain.params import method_params
+from ui.explain.params import method_params, model_input_shape
 
 COLUMNS = 3
 
@@ -46,7 +47,7 @@ chosen = st.sidebar.multiselect(
     format_func=lambda name: METHODS[name].title,
     key="explain_methods",
     label_visibility="collapsed",
-    help="Cheap maps appear first; LIME, occlusion and SmoothGrad take longer.",
+    help="Cheap maps appear first; LIME, occlusion, Score-CAM, RISE and SmoothGrad take longer.",
 )
 params: dict[str, dict[str, Any]] = {}
 for name in chosen:
@@ -120,13 +121,13 @@ def show_tile(slot: Any, name: str, result: Attribution, cached: bool) -> None:
     )  # fmt: skip
     when = "cached" if cached else "just now"
     with slot.container():
-        caption = f"{method.title} · {result.seconds:.2f} s ({when})"
+        caption = f"{method.title} · {result.seconds:.2f} s on {result.engine} ({when})"
         st.image(picture, caption=caption, width="stretch")
         sign = "red = for, blue = against" if method.signed else "brighter = more important"
         st.caption(f"{method.summary} ({sign}). [Paper]({method.paper})")
 
 
-order = [name for name, _ in by_cost(params, model.input_size)]
+order = [name for name, _ in by_cost(params, model_input_shape(model.name))]
 st.subheader(f"Why “{model.labels[target]}”?")
 slots = []
 for row in range(0, len(order), COLUMNS):
@@ -136,6 +137,7 @@ for slot, name in zip(slots, order, strict=True):
     slot.caption(f"{METHODS[name].title}: waiting...")
 
 cache = map_cache()
+shape = (3, *model.input_size)
 bar = st.progress(0.0, text="Computing...")
 for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
     title = METHODS[name].title
@@ -150,6 +152,9 @@ for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
         result = cache.get(cache_key)
         cached = result is not None
         if result is None:
+            if not METHODS[name].needs_gradients and existing_engine(model.net, shape) is None:
+                bar.progress(done / len(order), text=f"{title}: preparing ONNX Runtime for "
+                             f"{model.title} (once per model and server)...")  # fmt: skip
             result = shared_run().attribute(name, target, report, **params[name])
             cache.put(cache_key, result)
         show_tile(slot, name, result, cached=cached)

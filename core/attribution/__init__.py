@@ -10,6 +10,7 @@ See ``base.py`` for the contract and ``registry.py`` for the list of methods.
 
 from core.attribution.base import (
     AttributionContext,
+    InputShape,
     Method,
     MethodNotApplicable,
     Param,
@@ -24,6 +25,7 @@ from core.attribution.runner import (
     attributor_for,
     context_for,
     explain,
+    input_shape_for,
 )
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "METHODS",
     "Attribution",
     "AttributionContext",
+    "InputShape",
     "Attributor",
     "Method",
     "MethodNotApplicable",
@@ -43,4 +46,5 @@ __all__ = [
     "explain",
     "feature_map_layers",
     "get_method",
+    "input_shape_for",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -193,6 +193,29 @@ class AttributionContext:
         return (pixels - mean) / std
 
 
+@dataclass(frozen=True)
+class InputShape:
+    """What a method's cost may depend on besides its parameters.
+
+    Attributes:
+        size: Input ``(H, W)``.
+        channels: Layer name -> channels of its feature map (Score-CAM runs one pass per
+            channel); empty when unknown.
+        default_layer: The network's default CAM layer.
+    """
+
+    size: tuple[int, int]
+    channels: Mapping[str, int] = field(default_factory=dict)
+    default_layer: str | None = None
+
+    def layer_channels(self, layer: str | None) -> int | None:
+        """Channels of ``layer`` (None: the default layer), or None when unknown."""
+        name = layer or self.default_layer
+        if name is None and self.channels:
+            name = list(self.channels)[-1]  # the last feature map, as CAM methods pick
+        return self.channels.get(name) if name is not None else None
+
+
 # -------------------------------------------------------------------------- method
 
 
@@ -256,7 +279,7 @@ class Method(ABC):
             },
         )
 
-    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
+    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
         """Forward and backward passes (of one image) this method needs.
 
         The default is one of each, as for a plain gradient; methods that need more
@@ -264,7 +287,7 @@ class Method(ABC):
 
         Args:
             params: Resolved parameters.
-            size: Input ``(H, W)``.
+            shape: The input size and the network's feature-map channels.
 
         Returns:
             ``(forwards, backwards)``; a backward pass costs about two forward passes.

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.attribution.base import (
+    InputShape,
     Method,
     MethodNotApplicable,
     Param,
@@ -159,7 +160,7 @@ class GradCAM(Method):
     signed = False
     params = (LAYER,)
 
-    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
+    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
         return 1, 0  # the backward pass runs only through the layers after `layer`
 
     def compute(
@@ -191,7 +192,7 @@ class GradCAMPlusPlus(Method):
     signed = False
     params = (LAYER,)
 
-    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
+    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
         return 1, 0
 
     def compute(
@@ -223,7 +224,7 @@ class GuidedGradCAM(Method):
     signed = False
     params = (LAYER,)
 
-    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
+    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
         return 2, 1
 
     def compute(

@@ -22,6 +22,7 @@ from captum.attr import Saliency as CaptumSaliency
 from torch import nn
 
 from core.attribution.base import (
+    InputShape,
     Method,
     Param,
     Params,
@@ -144,7 +145,7 @@ class IntegratedGradients(Method):
         Param("seed", 0, "Seed of the noise baseline.", "int", 0, 2**31 - 1, 1),
     )
 
-    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
+    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
         return params["steps"], params["steps"]
 
     def compute(
@@ -193,7 +194,7 @@ class SmoothGrad(Method):
         SEED,
     )
 
-    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
+    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
         return params["samples"], params["samples"]
 
     def compute(

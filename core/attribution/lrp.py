@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from core.attribution.base import (
+    InputShape,
     Method,
     MethodNotApplicable,
     Param,
@@ -361,7 +362,7 @@ class LRP(Method):
         ),
     )  # fmt: skip
 
-    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
+    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
         return 1, (2 if params["rule"] == "epsilon" else 4)
 
     def compute(

@@ -1,13 +1,14 @@
 """Perturbation methods: occlusion and LIME (forward passes only, batched).
 
-Occlusion uses Captum, fed batches of windows through a forward function that runs in
-inference mode with the fast memory layout. LIME uses the ``lime`` package's regression
-(``LimeBase.explain_instance_with_data``: the kernel, feature selection and weighted
-ridge fit) with lime's own random draws, so for the same seed and superpixels it gives
-lime's answer; we replace two parts that are slow for us: the superpixels are computed
-once per image (cached), and the perturbed images are built as one tensor operation per
-batch (lime's ``data_labels`` loops in Python over every sample and every superpixel:
-~1.7 s of overhead for 1,000 samples here, before any forward pass).
+Occlusion uses Captum, fed batches of windows through the network's forward engine
+(ONNX Runtime when exact, else torch: ``Attributor.forward_logits``). LIME uses the
+``lime`` package's regression (``LimeBase.explain_instance_with_data``: the kernel,
+feature selection and weighted ridge fit) with lime's own random draws, so for the same
+seed and superpixels it gives lime's answer, and the forward engine is its classifier;
+we replace two parts that are slow for us: the superpixels are computed once per image
+(cached), and the perturbed images are built as one tensor operation per batch (lime's
+``data_labels`` loops in Python over every sample and every superpixel: ~1.7 s of
+overhead for 1,000 samples here, before any forward pass).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from captum.attr import Occlusion as CaptumOcclusion
 
 from core.attribution.base import (
+    InputShape,
     Method,
     Param,
     Params,
@@ -29,7 +31,6 @@ from core.attribution.base import (
     chunks,
 )
 from core.attribution.gradients import SEED, baseline_input
-from core.common.layout import fast_layout
 from core.common.lru import LRUCache
 
 if TYPE_CHECKING:
@@ -68,9 +69,9 @@ class Occlusion(Method):
         ),
     )
 
-    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
-        patch = min(params["patch"], *size)
-        windows = math.prod(_window_count(s, patch, params["stride"]) for s in size)
+    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
+        patch = min(params["patch"], *shape.size)
+        windows = math.prod(_window_count(s, patch, params["stride"]) for s in shape.size)
         return windows + 1, 0
 
     def compute(
@@ -85,16 +86,15 @@ class Occlusion(Method):
             if fill == "mean"
             else baseline_input(run, "black" if fill == "black" else "blur", 0)
         )
-        total = self.cost(params, run.size)[0]
+        total = self.cost(params, InputShape(run.size))[0]
         done = [0]
 
         def forward(batch: torch.Tensor) -> torch.Tensor:
-            with torch.inference_mode():
-                out = run.check_output(run.fast_net(fast_layout(batch)), batch.shape[0], target)
+            out = run.forward_logits(batch, target)  # the forward engine: (b, K)
             done[0] += batch.shape[0]
             if progress is not None:
                 progress(min(1.0, done[0] / total))
-            return out.clone()  # a normal tensor again, for Captum's bookkeeping
+            return out
 
         with torch.no_grad():
             attributions = CaptumOcclusion(forward).attribute(
@@ -221,7 +221,7 @@ class Lime(Method):
         SEED,
     )
 
-    def cost(self, params: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
+    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
         return params["samples"], 0
 
     def compute(

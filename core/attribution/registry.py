@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.attribution.base import (
+    InputShape,
     Method,
     estimated_seconds,
 )
@@ -18,6 +19,8 @@ from core.attribution.gradients import IntegratedGradients, Saliency, SmoothGrad
 from core.attribution.guided import DeconvNet, GuidedBackprop
 from core.attribution.lrp import LRP
 from core.attribution.perturbation import Lime, Occlusion
+from core.attribution.rise import RISE
+from core.attribution.scorecam import ScoreCAM
 
 METHODS: dict[str, Method] = {
     method.name: method
@@ -33,6 +36,8 @@ METHODS: dict[str, Method] = {
         Occlusion(),
         Lime(),
         LRP(),
+        ScoreCAM(),
+        RISE(),
     )
 }
 
@@ -60,13 +65,13 @@ def get_method(name: str) -> Method:
 
 
 def by_cost(
-    requests: Mapping[str, Mapping[str, Any]], size: tuple[int, int]
+    requests: Mapping[str, Mapping[str, Any]], shape: InputShape
 ) -> list[tuple[str, float]]:
     """Methods ordered cheapest first, with a rough time estimate each.
 
     Args:
         requests: method name -> its parameters.
-        size: Input ``(H, W)``.
+        shape: The input size and the network's feature-map channels.
 
     Returns:
         ``(method, estimated seconds)`` pairs, cheapest first.
@@ -74,5 +79,5 @@ def by_cost(
     estimates = []
     for name, params in requests.items():
         spec = get_method(name)
-        estimates.append((name, estimated_seconds(*spec.cost(spec.resolve(params), size))))
+        estimates.append((name, estimated_seconds(*spec.cost(spec.resolve(params), shape))))
     return sorted(estimates, key=lambda item: item[1])

@@ -14,6 +14,8 @@ One verb per level:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,12 +31,20 @@ from core.attribution.base import (
     GRADIENT_BATCH,
     REFERENCE_NUMEL,
     AttributionContext,
+    InputShape,
+    Method,
     Progress,
 )
+from core.attribution.cam import feature_map_layers
 from core.attribution.fast import folded_twin
 from core.attribution.registry import get_method
 from core.common.layout import fast_layout
+from core.common.single_thread import torch_threads
 from core.models import ImageModel
+from core.models.engine import ONNX_RUNTIME, TORCH, ForwardEngine, forward_engine
+
+ENGINE_ENV = "CNN_EXPLAINER_ENGINE"  # "auto" (default) or "torch"
+ENGINES = ("auto", TORCH)
 
 
 @dataclass(frozen=True)
@@ -45,10 +55,13 @@ class Attribution:
         heatmap: Float32 ``(H, W)`` at the input's resolution (signed when the method's
             ``signed`` is True).
         seconds: Wall-clock time of the computation.
+        engine: What ran its passes: ``"torch"``, ``"ONNX Runtime"`` (forward-only
+            methods on the forward engine) or both.
     """
 
     heatmap: np.ndarray
     seconds: float
+    engine: str = TORCH
 
 
 class Attributor:
@@ -58,17 +71,28 @@ class Attributor:
     An Attributor is used by one thread at a time; the network may be shared by many
     threads (nothing here mutates it, and hooks are scoped and thread-filtered).
 
+    Forward-only passes (:meth:`forward_logits`: occlusion, LIME, Score-CAM, RISE, ...)
+    run on the network's shared forward engine (:mod:`core.models.engine`: ONNX Runtime,
+    checked against torch) unless ``engine="torch"``; gradient passes run on torch.
+
     Args:
         net: A classifier in eval mode, ``(B, C, H, W) -> (B, K)`` logits.
         x: One input ``(1, C, H, W)``, already normalised.
         context: Normalisation, default CAM layer; see :class:`AttributionContext`.
+        engine: ``"auto"`` (ONNX Runtime when its export of this network is exact, else
+            torch) or ``"torch"``; default from ``$CNN_EXPLAINER_ENGINE``, else ``"auto"``.
 
     Raises:
-        ValueError: ``x`` is not ``(1, C, H, W)`` or the network is in training mode.
+        ValueError: ``x`` is not ``(1, C, H, W)``, the network is in training mode, or an
+            unknown engine.
     """
 
     def __init__(
-        self, net: nn.Module, x: torch.Tensor, context: AttributionContext | None = None
+        self,
+        net: nn.Module,
+        x: torch.Tensor,
+        context: AttributionContext | None = None,
+        engine: str | None = None,
     ) -> None:
         if x.dim() != 4 or x.shape[0] != 1:
             raise ValueError(f"x must be one image (1, C, H, W), got shape {tuple(x.shape)}")
@@ -81,7 +105,11 @@ class Attributor:
         with torch.inference_mode(False):
             self.x = x.detach().float().clone()  # (1, C, H, W), a normal (non-inference) tensor
         self.context = context or AttributionContext()
+        self.engine = engine or os.environ.get(ENGINE_ENV) or "auto"
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {self.engine!r}")
         self._shared: dict[tuple[Any, ...], Any] = {}
+        self._engines_used: set[str] = set()
 
     def attribute(
         self,
@@ -109,7 +137,12 @@ class Attributor:
         spec = get_method(method)
         resolved = spec.resolve(params)
         start = time.perf_counter()
-        with torch.inference_mode(False), torch.set_grad_enabled(spec.needs_gradients):
+        self._engines_used = set()
+        with (
+            torch.inference_mode(False),
+            torch.set_grad_enabled(spec.needs_gradients),
+            torch_threads(1) if self._on_onnx(spec) else contextlib.nullcontext(),
+        ):
             index = self.resolve_target(target)
             heatmap = spec.compute(self, index, resolved, progress)
         heatmap = np.nan_to_num(
@@ -117,7 +150,49 @@ class Attributor:
         )
         if heatmap.shape != self.size:
             raise AssertionError(f"{method} returned shape {heatmap.shape}, expected {self.size}")
-        return Attribution(heatmap, time.perf_counter() - start)
+        used = set(self._engines_used)
+        if spec.needs_gradients or not used:
+            used.add(TORCH)
+        engine = " + ".join(sorted(used, key=lambda name: name != ONNX_RUNTIME))
+        return Attribution(heatmap, time.perf_counter() - start, engine)
+
+    def _on_onnx(self, spec: Method) -> bool:
+        """A forward-only method whose passes go to ONNX Runtime: torch's own work between
+        them then runs on one thread (see :func:`core.common.single_thread.torch_threads`)."""
+        if spec.needs_gradients:
+            return False
+        engine = self.forward_engine()
+        return engine is not None and engine.name == ONNX_RUNTIME
+
+    def forward_engine(self) -> ForwardEngine | None:
+        """The network's shared forward engine for this input size (built on first use),
+        or None when this Attributor runs on torch only."""
+        if self.engine == TORCH:
+            return None
+        channels, height, width = (int(s) for s in self.x.shape[1:])
+        return forward_engine(self.net, (channels, height, width), self.context.title)
+
+    def forward_logits(self, batch: torch.Tensor, target: int | None = None) -> torch.Tensor:
+        """Logits of a batch of inputs, forward only: on ONNX Runtime when this network's
+        export is exact, else on torch (inference mode, fast layout, folded batch norm).
+
+        Args:
+            batch: ``(b, C, H, W)`` inputs.
+            target: Checked against the number of classes when given.
+
+        Returns:
+            ``(b, K)`` float32 logits (a normal tensor, usable outside inference mode).
+        """
+        engine = self.forward_engine()
+        if engine is not None and engine.name == ONNX_RUNTIME:
+            out = engine(batch)
+            self._engines_used.add(ONNX_RUNTIME)
+        else:
+            with torch.inference_mode():
+                out = self.fast_net(fast_layout(batch))
+            out = out.float().clone()  # a normal tensor again (outside inference mode)
+            self._engines_used.add(TORCH)
+        return self.check_output(out, batch.shape[0], target)
 
     @property
     def fast_net(self) -> nn.Module:
@@ -197,29 +272,32 @@ class Attributor:
         total: int,
         target: int,
         progress: Progress | None = None,
+        score: str = "logit",
     ) -> torch.Tensor:
-        """Target logits of many inputs, forward only (inference mode, fast layout, folded
-        batch norm).
+        """The target's score for many inputs, forward only (see :meth:`forward_logits`).
 
         Args:
             inputs: Batches ``(b, C, H, W)``.
             total: Total number of images (for the progress callback).
             target: Class index.
             progress: Called with the fraction done after each batch.
+            score: ``"logit"`` or ``"probability"`` (softmax over the classes).
 
         Returns:
-            ``(total,)`` target logits.
+            ``(total,)`` float32 scores.
         """
         scores: list[torch.Tensor] = []
         done = 0
-        with torch.inference_mode():
-            for batch in inputs:
-                out = self.check_output(self.fast_net(fast_layout(batch)), batch.shape[0], target)
-                scores.append(out[:, target].float())
-                done += batch.shape[0]
-                if progress is not None:
-                    progress(min(1.0, done / max(1, total)))
-        return torch.cat(scores).clone()
+        for batch in inputs:
+            logits = self.forward_logits(batch, target)  # (b, K)
+            if score == "probability":
+                scores.append(logits.softmax(dim=1)[:, target])
+            else:
+                scores.append(logits[:, target])
+            done += batch.shape[0]
+            if progress is not None:
+                progress(min(1.0, done / max(1, total)))
+        return torch.cat(scores)
 
     def input_gradients(self, xs: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Gradient of the target logit w.r.t. each input of a batch (fast layout, folded
@@ -293,6 +371,18 @@ def context_for(model: ImageModel) -> AttributionContext:
     """The attribution context of a registered model (its normalisation and CAM layer)."""
     return AttributionContext(
         mean=tuple(model.mean), std=tuple(model.std), layer=model.target_layer, title=model.title
+    )
+
+
+def input_shape_for(model: ImageModel) -> InputShape:
+    """A model's input size and the channels of its feature maps (one hooked forward
+    pass of a blank image), for cost estimates."""
+    blank = torch.zeros(1, 3, *model.input_size)
+    layers = feature_map_layers(model.net, blank)
+    return InputShape(
+        size=model.input_size,
+        channels={name: int(shape[1]) for name, shape in layers},
+        default_layer=model.target_layer,
     )
 
 

@@ -16,7 +16,7 @@ from core.common.images import (
 from core.common.layout import fast_layout
 from core.common.lru import LRUCache, nbytes
 from core.common.samples import SAMPLES, sample_path
-from core.common.single_thread import run_single_threaded, single_threaded
+from core.common.single_thread import run_single_threaded, single_threaded, torch_threads
 from core.common.torch_calls import call_arg, tensors_in
 
 __all__ = [
@@ -41,4 +41,5 @@ __all__ = [
     "single_threaded",
     "tensors_in",
     "to_rgb",
+    "torch_threads",
 ]

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 import torch
@@ -77,3 +78,27 @@ def single_threaded(fn: Callable[P, T]) -> Callable[P, T]:
         return run_single_threaded(fn, *args, **kwargs)
 
     return wrapper
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads in this thread, then restore.
+
+    Used around forward-only methods on ONNX Runtime: ONNX Runtime runs its passes on its
+    own threads, and torch's OpenMP threads, woken by the small tensor operations between
+    two passes, would spin on the same two cores (measured: LIME 6.1 s -> 5.4 s, RISE
+    12.7 s -> 9.3 s, bench/explain.py). Note: ``torch.set_num_threads`` also sets the
+    default of threads that first use torch during the block.
+
+    Args:
+        count: Threads for the block.
+    """
+    before = torch.get_num_threads()
+    if before == count:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

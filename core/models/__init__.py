@@ -5,6 +5,7 @@ Adding a model is one :func:`register` call (see ``docs/architecture.md``).
 """
 
 from core.models import lite0, zoo  # noqa: F401 - importing them registers their models
+from core.models.engine import ForwardEngine, built_engines, forward_engine
 from core.models.registry import (
     DEFAULT_MODEL,
     LOAD_COUNTS,
@@ -13,6 +14,7 @@ from core.models.registry import (
     ModelUnavailable,
     Prediction,
     classify,
+    classify_batch,
     classify_tensor,
     imagenet_labels,
     list_models,
@@ -20,23 +22,29 @@ from core.models.registry import (
     model_spec,
     register,
     titles,
+    top_k,
     weights_available,
 )
 
 __all__ = [
     "DEFAULT_MODEL",
+    "ForwardEngine",
     "LOAD_COUNTS",
     "ImageModel",
     "ModelSpec",
     "ModelUnavailable",
     "Prediction",
     "classify",
+    "classify_batch",
+    "built_engines",
     "classify_tensor",
+    "forward_engine",
     "imagenet_labels",
     "list_models",
     "load_model",
     "model_spec",
     "register",
     "titles",
+    "top_k",
     "weights_available",
 ]

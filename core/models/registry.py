@@ -31,6 +31,7 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 
 from core.common.images import to_rgb
+from core.models.engine import forward_engine
 
 log = logging.getLogger(__name__)
 
@@ -255,12 +256,39 @@ def classify_tensor(model: ImageModel, x: torch.Tensor, k: int = 5) -> list[Pred
     """Top-k of an already preprocessed input ``(1, 3, H, W)``."""
     with torch.inference_mode():
         logits = model.net(x)[0]  # (1, 1000) -> (1000,)
-    probs = logits.softmax(0)
-    top = probs.topk(k)
+    return top_k(model, logits, k)
+
+
+def top_k(model: ImageModel, logits: torch.Tensor, k: int = 5) -> list[Prediction]:
+    """The ``k`` most probable classes of one image's logits ``(K,)``."""
+    probs = logits.float().softmax(0)
+    top = probs.topk(min(k, probs.numel()))
     return [
         Prediction(int(i), model.labels[int(i)], float(p), float(logits[i]))
         for p, i in zip(top.values, top.indices, strict=True)
     ]
+
+
+def classify_batch(
+    model: ImageModel, images: Sequence[Image.Image], k: int = 5, batch_size: int = 8
+) -> list[list[Prediction]]:
+    """Top-k of many images, on the model's forward engine (ONNX Runtime when exact).
+
+    Args:
+        model: A loaded model.
+        images: PIL images (the model's own preprocessing is applied).
+        k: Classes per image.
+        batch_size: Images per forward pass.
+
+    Returns:
+        One top-k list per image, in order.
+    """
+    engine = forward_engine(model.net, (3, *model.input_size), model.name)
+    results: list[list[Prediction]] = []
+    for start in range(0, len(images), batch_size):
+        x = torch.cat([model.preprocess(img) for img in images[start : start + batch_size]])
+        results.extend(top_k(model, row, k) for row in engine(x))  # (b, K) rows
+    return results
 
 
 def imagenet_labels() -> list[str]:

@@ -12,19 +12,21 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
-import torch
 
-from core.attribution import Method, Param, feature_map_layers
+from core.attribution import InputShape, Method, Param, input_shape_for
 from core.models import ImageModel
 from ui.common import cached_model
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def model_input_shape(model_name: str) -> InputShape:
+    """The model's input size and feature-map channels (for costs and layer pickers)."""
+    return input_shape_for(cached_model(model_name))
+
+
 def layer_choices(model_name: str) -> list[str]:
     """The model's layers with a spatial feature map, deepest first (CAM candidates)."""
-    model = cached_model(model_name)
-    x = torch.zeros(1, 3, *model.input_size)
-    return [name for name, _ in reversed(feature_map_layers(model.net, x))]
+    return list(reversed(list(model_input_shape(model_name).channels)))
 
 
 def _label(param: Param) -> str:
