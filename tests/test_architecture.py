@@ -20,8 +20,10 @@ ALLOWED: dict[str, set[str]] = {
     "models": {"common"},
     "attribution": {"common", "models"},
     "arithmetic": {"common", "models"},
-    "digits": {"common", "models", "attribution"},
+    "digits": {"common", "models", "attribution", "inside"},
     "playground": {"common"},
+    "inside": {"common", "models"},
+    "evaluation": {"common", "models", "attribution"},
 }
 
 
