@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
 import streamlit as st
 from PIL import Image
 
@@ -27,6 +28,7 @@ from core.models.engine import existing_engine
 from ui.common import cached_top_k, image_picker, model_picker, show_top_k
 from ui.explain.cache import map_cache
 from ui.explain.params import method_params, model_input_shape
+from ui.explain.trust import trust_section
 
 COLUMNS = 3
 
@@ -137,6 +139,7 @@ for slot, name in zip(slots, order, strict=True):
     slot.caption(f"{METHODS[name].title}: waiting...")
 
 cache = map_cache()
+computed: dict[str, np.ndarray] = {}
 shape = (3, *model.input_size)
 bar = st.progress(0.0, text="Computing...")
 for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
@@ -158,6 +161,7 @@ for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
             result = shared_run().attribute(name, target, report, **params[name])
             cache.put(cache_key, result)
         show_tile(slot, name, result, cached=cached)
+        computed[name] = result.heatmap
     except MethodNotApplicable as err:
         slot.info(f"**{title}** does not apply to {model.title}: {err}")
     except (ValueError, TypeError) as err:
@@ -165,3 +169,5 @@ for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
     except Exception as err:  # noqa: BLE001 - one failing method must not hide the others
         slot.error(f"**{title}** failed: {err}")
 bar.progress(1.0, text=f"{len(order)} map{'s' if len(order) != 1 else ''} ready.")
+
+trust_section(model, picked.image, picked.key, target, computed, params)

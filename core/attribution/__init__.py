@@ -16,8 +16,9 @@ from core.attribution.base import (
     Param,
     Params,
 )
+from core.attribution.calibration import PassTimes, by_cost, calibrate, estimate_seconds
 from core.attribution.cam import feature_map_layers
-from core.attribution.registry import DEFAULT_METHODS, METHODS, by_cost, get_method
+from core.attribution.registry import DEFAULT_METHODS, METHODS, get_method
 from core.attribution.runner import (
     Attribution,
     Attributor,
@@ -39,10 +40,13 @@ __all__ = [
     "MethodNotApplicable",
     "Param",
     "Params",
+    "PassTimes",
     "attribute",
     "attributor_for",
     "by_cost",
+    "calibrate",
     "context_for",
+    "estimate_seconds",
     "explain",
     "feature_map_layers",
     "get_method",

@@ -314,11 +314,6 @@ class Method(ABC):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-def estimated_seconds(forwards: int, backwards: int, forward_seconds: float = 0.02) -> float:
-    """Rough run time from a cost (a backward pass ~ two forward passes)."""
-    return (forwards + 2 * backwards) * forward_seconds
-
-
 # ------------------------------------------------------------------------- helpers
 
 # Images per batch for a 224 x 224 x 3 input (scaled by input size): forward-only passes

@@ -6,13 +6,8 @@ one line in :data:`METHODS`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from core.attribution.base import (
-    InputShape,
     Method,
-    estimated_seconds,
 )
 from core.attribution.cam import GradCAM, GradCAMPlusPlus, GuidedGradCAM
 from core.attribution.gradients import IntegratedGradients, Saliency, SmoothGrad
@@ -62,22 +57,3 @@ def get_method(name: str) -> Method:
         return METHODS[name]
     except KeyError:
         raise ValueError(f"unknown method {name!r}; registered: {', '.join(METHODS)}") from None
-
-
-def by_cost(
-    requests: Mapping[str, Mapping[str, Any]], shape: InputShape
-) -> list[tuple[str, float]]:
-    """Methods ordered cheapest first, with a rough time estimate each.
-
-    Args:
-        requests: method name -> its parameters.
-        shape: The input size and the network's feature-map channels.
-
-    Returns:
-        ``(method, estimated seconds)`` pairs, cheapest first.
-    """
-    estimates = []
-    for name, params in requests.items():
-        spec = get_method(name)
-        estimates.append((name, estimated_seconds(*spec.cost(spec.resolve(params), shape))))
-    return sorted(estimates, key=lambda item: item[1])

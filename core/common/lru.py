@@ -7,6 +7,7 @@ image", LIME's superpixels, ...
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 from collections import OrderedDict
@@ -21,7 +22,7 @@ V = TypeVar("V")
 
 def nbytes(value: object) -> int:
     """Approximate memory held by a value: arrays and tensors by their buffers, tuples,
-    lists and dicts by their items, anything else by ``sys.getsizeof``."""
+    lists, dicts and dataclasses by their items, anything else by ``sys.getsizeof``."""
     if isinstance(value, np.ndarray):
         return int(value.nbytes)
     if isinstance(value, torch.Tensor):
@@ -30,6 +31,8 @@ def nbytes(value: object) -> int:
         return sum(nbytes(v) for v in value)
     if isinstance(value, dict):
         return sum(nbytes(v) for v in value.values())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
     return sys.getsizeof(value)
 
 

@@ -1,4 +1,4 @@
-"""The process-wide cache of computed maps of the "Explain an image" page.
+"""The process-wide caches of the "Explain an image" page: maps, trust results, pass times.
 
 Not ``st.cache_data``: a cached function that draws (our progress bar moves while a map
 is computed) has its drawing replayed on every cache hit. The cache is
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.attribution import Attribution
+from core.attribution import Attribution, PassTimes, calibrate
 from core.common import LRUCache
+from ui.common import cached_model
 
 MAX_MAPS = 256
 MAX_BYTES = 64 * 2**20  # a 224 x 224 float32 map is 196 kB: ~330 maps
@@ -21,3 +22,15 @@ MAX_BYTES = 64 * 2**20  # a 224 x 224 float32 map is 196 kB: ~330 maps
 def map_cache() -> LRUCache[Attribution]:
     """The one map cache of this process, shared by every session."""
     return LRUCache(max_entries=MAX_MAPS, max_bytes=MAX_BYTES)
+
+
+@st.cache_resource
+def trust_cache() -> LRUCache[object]:
+    """Faithfulness tables, agreement and sanity cascades, shared by every session."""
+    return LRUCache(max_entries=64, max_bytes=96 * 2**20)
+
+
+@st.cache_resource(show_spinner="Measuring one forward and one backward pass...")
+def pass_times(model_name: str) -> PassTimes:
+    """The model's pass times on this machine, measured once per process (cost estimates)."""
+    return calibrate(cached_model(model_name))
