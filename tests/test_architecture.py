@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "playground": {"common"},
     "inside": {"common", "models"},
     "evaluation": {"common", "models", "attribution"},
+    "reports": {"common", "models", "attribution", "evaluation"},
 }
 
 

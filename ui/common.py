@@ -6,7 +6,7 @@ Everything computed lives in ``core/``; this module only caches and renders.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import streamlit as st
 from PIL import Image
@@ -80,11 +80,15 @@ class ImageInput:
         image: RGB PIL image.
         key: Hash of the source bytes: the cache key for every result on this image.
         label: File name or sample caption.
+        data: The file's bytes (for evidence bundles).
+        sample: The sample's file name, None for an upload (for shareable links).
     """
 
     image: Image.Image
     key: str
     label: str
+    data: bytes = field(default=b"", repr=False)
+    sample: str | None = None
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -130,7 +134,8 @@ def image_picker(key: str = "image", sidebar: bool = False) -> ImageInput | None
         return None
     for note in notes:
         where.caption(note)
-    return ImageInput(image=image, key=hashlib.sha256(data).hexdigest(), label=label)
+    sample = name if source != "Upload" else None
+    return ImageInput(image, hashlib.sha256(data).hexdigest(), label, data, sample)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

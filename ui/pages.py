@@ -54,6 +54,14 @@ PAGES: list[PageInfo] = [
         + ".",
     ),
     PageInfo(
+        path="views/compare.py",
+        title="Compare models",
+        icon=":material/view_module:",
+        section="Explain",
+        summary="The same photo through several models x several methods in one grid, each "
+        "row with its model's top-1 class and probability.",
+    ),
+    PageInfo(
         path="views/playground.py",
         title="Perceptron playground",
         icon=":material/hub:",

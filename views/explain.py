@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import numpy as np
 import streamlit as st
 from PIL import Image
 
@@ -25,9 +24,12 @@ from core.attribution import (
 )
 from core.attribution.display import SEQUENTIAL_MAPS, render
 from core.models.engine import existing_engine
+from core.reports import ViewState, make_panel
 from ui.common import cached_top_k, image_picker, model_picker, show_top_k
-from ui.explain.cache import map_cache
+from ui.explain.cache import map_cache, pass_times
+from ui.explain.export import export_sidebar, tile_downloads
 from ui.explain.params import method_params, model_input_shape
+from ui.explain.share import pending_class, restore_from_url, share_box, show_notices, write_url
 from ui.explain.trust import trust_section
 
 COLUMNS = 3
@@ -40,12 +42,14 @@ st.caption(
 
 # ------------------------------------------------------------------------- inputs
 
+restore_from_url()  # a shared link: its view goes into the widgets before they are drawn
+show_notices()
 model = model_picker(key="model")
 st.sidebar.subheader("Methods")
 chosen = st.sidebar.multiselect(
     "Methods",
     list(METHODS),
-    default=list(DEFAULT_METHODS),
+    default=None if "explain_methods" in st.session_state else list(DEFAULT_METHODS),
     format_func=lambda name: METHODS[name].title,
     key="explain_methods",
     label_visibility="collapsed",
@@ -93,13 +97,21 @@ with right:
     show_top_k(predictions)
     top_indices = [p.index for p in predictions]
     options = top_indices + [i for i in range(len(model.labels)) if i not in top_indices]
+    target_key = f"explain_target_{model.name}_{picked.key}"
+    pending_class(target_key)
     target = st.selectbox(
         "Class to explain",
         options,
         format_func=lambda i: model.labels[i],
-        key=f"explain_target_{model.name}_{picked.key}",
+        key=target_key,
         help="Top-1 by default; any of the classes can be explained.",
     )
+link = write_url(
+    ViewState(model.name, tuple(chosen), params, picked.sample,
+              None if target == top_indices[0] else int(target)),
+    model.target_layer,
+)  # fmt: skip
+share_box(link, uploaded=picked.sample is None)
 
 if not chosen:
     st.info("Choose one or more methods in the sidebar.")
@@ -107,6 +119,11 @@ if not chosen:
 
 
 # ----------------------------------------------------------------------- computing
+
+
+def map_key(name: str) -> tuple[Any, ...]:
+    """A map's cache key: model, image bytes hash, method, parameters, class."""
+    return (model.name, picked.key, name, tuple(sorted(params[name].items())), target)
 
 
 @functools.cache
@@ -123,45 +140,53 @@ def show_tile(slot: Any, name: str, result: Attribution, cached: bool) -> None:
     )  # fmt: skip
     when = "cached" if cached else "just now"
     with slot.container():
-        caption = f"{method.title} · {result.seconds:.2f} s on {result.engine} ({when})"
+        caption = (
+            f"{method.title} · {result.seconds:.2f} s (estimated {estimates[name]:.2f} s) "
+            f"on {result.engine} ({when})"
+        )
         st.image(picture, caption=caption, width="stretch")
         sign = "red = for, blue = against" if method.signed else "brighter = more important"
         st.caption(f"{method.summary} ({sign}). [Paper]({method.paper})")
+        tile_downloads(st, name, picture, result.heatmap, picked.label)
 
 
-order = [name for name, _ in by_cost(params, model_input_shape(model.name))]
+estimates = dict(by_cost(params, model_input_shape(model.name), pass_times(model.name)))
+order = list(estimates)
 st.subheader(f"Why “{model.labels[target]}”?")
 slots = []
 for row in range(0, len(order), COLUMNS):
     columns = st.columns(COLUMNS)
     slots.extend(column.empty() for column in columns[: len(order) - row])
-for slot, name in zip(slots, order, strict=True):
-    slot.caption(f"{METHODS[name].title}: waiting...")
-
 cache = map_cache()
-computed: dict[str, np.ndarray] = {}
+cached_maps = {name: cache.get(map_key(name)) for name in order}
+for slot, name in zip(slots, order, strict=True):
+    slot.caption(f"{METHODS[name].title}: waiting... (about {estimates[name]:.2f} s)")
+to_run = [name for name in order if cached_maps[name] is None]
+st.sidebar.caption(
+    f"This panel: about {sum(estimates[n] for n in to_run):.1f} s to compute "
+    f"({len(to_run)} of {len(order)} maps not cached yet)."
+)
+results: dict[str, Attribution] = {}
 shape = (3, *model.input_size)
 bar = st.progress(0.0, text="Computing...")
 for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
     title = METHODS[name].title
-    key = tuple(sorted(params[name].items()))
 
     def report(fraction: float, done: int = done, title: str = title) -> None:
         bar.progress((done + fraction) / len(order), text=f"{title}: {fraction:.0%}")
 
     bar.progress(done / len(order), text=f"{title}...")
-    cache_key = (model.name, picked.key, name, key, target)
     try:
-        result = cache.get(cache_key)
+        result = cached_maps[name]
         cached = result is not None
         if result is None:
             if not METHODS[name].needs_gradients and existing_engine(model.net, shape) is None:
                 bar.progress(done / len(order), text=f"{title}: preparing ONNX Runtime for "
                              f"{model.title} (once per model and server)...")  # fmt: skip
             result = shared_run().attribute(name, target, report, **params[name])
-            cache.put(cache_key, result)
+            cache.put(map_key(name), result)
         show_tile(slot, name, result, cached=cached)
-        computed[name] = result.heatmap
+        results[name] = result
     except MethodNotApplicable as err:
         slot.info(f"**{title}** does not apply to {model.title}: {err}")
     except (ValueError, TypeError) as err:
@@ -170,4 +195,11 @@ for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
         slot.error(f"**{title}** failed: {err}")
 bar.progress(1.0, text=f"{len(order)} map{'s' if len(order) != 1 else ''} ready.")
 
-trust_section(model, picked.image, picked.key, target, computed, params)
+maps = {name: result.heatmap for name, result in results.items()}
+table = trust_section(model, picked.image, picked.key, target, maps, params)
+export_sidebar(
+    model,
+    lambda: make_panel(model, picked.data, picked.label, target, predictions, results, params,
+                       table),
+    picked.label,
+)  # fmt: skip

@@ -23,7 +23,7 @@ from core.attribution.registry import get_method
 from core.attribution.runner import Attributor, context_for
 from core.common.layout import fast_layout
 from core.models import ImageModel
-from core.models.engine import ONNX_RUNTIME, forward_engine
+from core.models.engine import ONNX_RUNTIME, existing_engine
 
 MANY = 3  # from this many passes on, a method batches them
 
@@ -59,7 +59,7 @@ def _best(function: Callable[[], Any], repeats: int = 2) -> float:
 
 
 def calibrate(model: ImageModel, engine: str = "auto") -> PassTimes:
-    """Measure one forward and one backward pass of a model (a few seconds at most).
+    """Measure one forward and one backward pass of a model (about a second).
 
     Args:
         model: A loaded model (never modified).
@@ -83,7 +83,9 @@ def calibrate(model: ImageModel, engine: str = "auto") -> PassTimes:
     gradient_s = _best(gradient)
     batched_s = _best(lambda: run.input_gradients(batch, 0), repeats=1) / GRADIENT_BATCH
     shape = (3, *model.input_size)
-    on_engine = engine != "torch" and forward_engine(model.net, shape, model.name)
+    # The forward engine only if it is already built: calibrating must not wait for an
+    # export (until then, forward-only methods are priced at torch's batched rate).
+    on_engine = engine != "torch" and existing_engine(model.net, shape)
     if on_engine and on_engine.name == ONNX_RUNTIME:
         engine_name = ONNX_RUNTIME
         engine_s = _best(lambda: on_engine(batch)) / GRADIENT_BATCH

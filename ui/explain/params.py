@@ -34,8 +34,16 @@ def _label(param: Param) -> str:
     return f"{words} ({param.unit})" if param.unit else words
 
 
+def param_key(method: str, param: Param, model: str) -> str:
+    """The widget key of a parameter (shared links set it before the widget is drawn)."""
+    return f"explain_{method}_{param.name}_{model if param.kind == 'layer' else ''}"
+
+
 def param_widget(method: Method, param: Param, model: ImageModel, where: Any = st) -> Any:
     """One widget for one parameter; returns its value.
+
+    A value already in session state (from a shared link) is used as it is: the widget
+    then gets no default of its own (Streamlit warns when it has both).
 
     Args:
         method: The method the parameter belongs to (for the widget key).
@@ -43,19 +51,22 @@ def param_widget(method: Method, param: Param, model: ImageModel, where: Any = s
         model: The current model (for ``layer`` parameters).
         where: Streamlit container to draw in.
     """
-    key = f"explain_{method.name}_{param.name}_{model.name if param.kind == 'layer' else ''}"
+    key = param_key(method.name, param, model.name)
+    preset = key in st.session_state
     label, help_ = _label(param), param.help
-    if param.kind == "layer":
-        choices = layer_choices(model.name)
-        layer = model.target_layer if model.target_layer in choices else choices[0]
-        return where.selectbox(label, choices, index=choices.index(layer), key=key, help=help_)
-    if param.kind == "choice":
-        choices = list(param.choices)
-        return where.selectbox(
-            label, choices, index=choices.index(str(param.default)), key=key, help=help_
-        )
+    common: dict[str, Any] = {"key": key, "help": help_}
+    if param.kind in ("layer", "choice"):
+        choices = layer_choices(model.name) if param.kind == "layer" else list(param.choices)
+        default = str(param.default) if param.kind == "choice" else (
+            model.target_layer if model.target_layer in choices else choices[0]
+        )  # fmt: skip
+        if preset and st.session_state[key] not in choices:
+            where.warning(f"{label}: {st.session_state[key]!r} is not a layer of {model.title}.")
+            st.session_state[key] = default
+        index = {} if preset else {"index": choices.index(default)}
+        return where.selectbox(label, choices, **index, **common)
     if param.kind == "bool":
-        return where.checkbox(label, value=bool(param.default), key=key, help=help_)
+        return where.checkbox(label, **({} if preset else {"value": bool(param.default)}), **common)
     low, high, start = param.numeric_range()
     if param.log:
         decades = [
@@ -64,22 +75,19 @@ def param_widget(method: Method, param: Param, model: ImageModel, where: Any = s
                 np.log10(low), np.log10(high), int(round(np.log10(high / low))) + 1
             )
         ]
-        default = min(decades, key=lambda v: abs(np.log10(v) - np.log10(start)))
-        return where.select_slider(
-            label, decades, value=default, key=key, help=help_, format_func="{:.0e}".format
-        )
-    if param.kind == "int" and high - low > 1000 * (param.step or 1):
-        return int(where.number_input(label, int(low), int(high), int(start), key=key, help=help_))
+        nearest = min(decades, key=lambda v: abs(np.log10(v) - np.log10(start)))
+        if preset and st.session_state[key] not in decades:
+            st.session_state[key] = min(
+                decades, key=lambda v: abs(np.log10(v) - np.log10(float(st.session_state[key])))
+            )
+        value = {} if preset else {"value": nearest}
+        return where.select_slider(label, decades, **value, format_func="{:.0e}".format, **common)
     number = int if param.kind == "int" else float
-    return where.slider(
-        label,
-        number(low),
-        number(high),
-        number(start),
-        number(param.step or (1 if param.kind == "int" else 0.01)),
-        key=key,
-        help=help_,
-    )
+    value = {} if preset else {"value": number(start)}
+    if param.kind == "int" and high - low > 1000 * (param.step or 1):
+        return int(where.number_input(label, int(low), int(high), **value, **common))
+    step = number(param.step or (1 if param.kind == "int" else 0.01))
+    return where.slider(label, number(low), number(high), step=step, **value, **common)
 
 
 def method_params(method: Method, model: ImageModel, where: Any = st) -> dict[str, Any]:

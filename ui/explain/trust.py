@@ -66,8 +66,9 @@ def trust_section(
     target: int,
     maps: Mapping[str, np.ndarray],
     params: Mapping[str, Mapping[str, Any]],
-) -> None:
-    """The whole section, under the map grid.
+) -> Faithfulness | None:
+    """The whole section, under the map grid; returns the faithfulness table when the user
+    computed it (for the report and the evidence bundle).
 
     Args:
         model: The model the maps explain.
@@ -81,19 +82,20 @@ def trust_section(
     st.subheader("Can I trust these maps?")
     if not maps:
         st.info("No map to check yet: choose methods that apply to this model.")
-        return
+        return None
     signature = (model.name, image_key, target, tuple((n, sorted(params[n].items())) for n in maps))
     faithful, agree, guess, sanity = st.tabs(
         ["Faithfulness", "Agreement", "Your guess", "Sanity check"]
     )
     with faithful:
-        faithfulness_panel(model, image, target, maps, signature)
+        table = faithfulness_panel(model, image, target, maps, signature)
     with agree:
         agreement_panel(maps, signature)
     with guess:
         guess_panel(model, image, image_key, maps)
     with sanity:
         sanity_panel(model, image, target, maps, params, signature)
+    return table
 
 
 # ------------------------------------------------------------------- faithfulness
@@ -105,7 +107,7 @@ def faithfulness_panel(
     target: int,
     maps: Mapping[str, np.ndarray],
     signature: tuple[object, ...],
-) -> None:
+) -> Faithfulness | None:
     """Deletion and insertion curves, and the AUC table sorted by faithfulness."""
     st.caption(HELP)
     left, middle, right = st.columns(3)
@@ -132,7 +134,7 @@ def faithfulness_panel(
         key="trust_curves", help="Cached: switching back and forth is instant.",
     )  # fmt: skip
     if not run:
-        return
+        return None
     key = _key("faithfulness", signature, deletion_substrate, insertion_substrate, step)
     cache = trust_cache()
     table = cache.get(key)
@@ -153,6 +155,7 @@ def faithfulness_panel(
     left.plotly_chart(curve_figure(table, "deletion"), key="trust_deletion_figure")
     right.plotly_chart(curve_figure(table, "insertion"), key="trust_insertion_figure")
     st.dataframe(auc_frame(table), hide_index=True, width="stretch")
+    return table
 
 
 def _title(name: str) -> str:
