@@ -107,7 +107,7 @@ def test_interception_is_thread_local() -> None:
 
     def guided_thread() -> None:
         x = _x().requires_grad_(True)
-        with Interceptor("test", {"rectifier": rectifier_rule("guided")}):
+        with Interceptor("test", {"rectifier": rectifier_rule("guided")}, [x]):
             out = net(x)
         results["guided"] = torch.autograd.grad(out[0, 1], x)[0].numpy().ravel()
 

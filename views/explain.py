@@ -147,6 +147,8 @@ def show_tile(slot: Any, name: str, result: Attribution, cached: bool) -> None:
         st.image(picture, caption=caption, width="stretch")
         sign = "red = for, blue = against" if method.signed else "brighter = more important"
         st.caption(f"{method.summary} ({sign}). [Paper]({method.paper})")
+        for note in result.notes:
+            st.caption(f":material/info: {note}")
         tile_downloads(st, name, picture, result.heatmap, picked.label)
 
 

@@ -34,6 +34,7 @@ zero biases and the epsilon rule, the map sums to it (conservation; tested).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,8 @@ from core.common.torch_calls import call_arg
 
 if TYPE_CHECKING:
     from core.attribution.runner import Attributor
+
+log = logging.getLogger(__name__)
 
 LinearOp = Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor | None], torch.Tensor]
 
@@ -209,8 +212,9 @@ class _Rules:
     """The LRP interception rules for one forward pass (remembers which tensors came out
     of a convolution or linear layer, to fold a following batch norm into it)."""
 
-    def __init__(self, rule: LRPRule) -> None:
+    def __init__(self, rule: LRPRule, note: Callable[[str], None]) -> None:
         self.rule = rule
+        self.note = note
         # Operations where each output has one input, or all weights are equal and
         # positive (per-channel batch norm, pooling, additions) split relevance in
         # proportion to the contributions under either rule: alpha-beta there would
@@ -289,6 +293,12 @@ class _Rules:
             out = inp * w.view(view) if w is not None else inp
             return out + b.view(view) if b is not None else out
 
+        message = (
+            "a batch norm that follows no convolution or linear layer was treated as a "
+            "per-channel linear map (relevance split in proportion to its contributions)"
+        )
+        log.info("LRP: %s", message)
+        self.note(message)
         return _LinearLRP.apply(x, scale, shift, per_channel, self.proportional)
 
     def pool(
@@ -368,10 +378,10 @@ class LRP(Method):
     def compute(
         self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
-        rules = _Rules(LRPRule(params["rule"], params["epsilon"]))
+        rules = _Rules(LRPRule(params["rule"], params["epsilon"]), run.note)
         with torch.inference_mode(False), torch.enable_grad():
             x = fast_layout(run.x.clone()).requires_grad_(True)
-            with Interceptor(self.title, rules.table()):
+            with Interceptor(self.title, rules.table(), [x]):
                 out = run.net(x)  # (1, K)
             rules.produced.clear()
             run.check_output(out, 1, target)

@@ -27,7 +27,9 @@ Properties this relies on (tested in ``tests/test_attribution_guided.py`` and
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import threading
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,13 +114,18 @@ def op_name(func: Callable[..., Any]) -> str:
     return str(name)
 
 
+_ACTIVE = threading.local()  # the Interceptor of this thread's current forward pass
+
+
 def on_path(t: Any) -> bool:
-    """A tensor that carries gradient back to the input (not a frozen parameter)."""
-    return isinstance(t, torch.Tensor) and t.requires_grad and not isinstance(t, torch.nn.Parameter)
+    """A tensor computed from the explained input in the current intercepted pass.
 
-
-def _any_on_path(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    return any(on_path(t) for t in tensors_in((*args, *kwargs.values())))
+    Provenance, not ``requires_grad``: with a network whose parameters require grad (the
+    public ``attribute()`` accepts one), a tensor computed from parameters alone (a scaled
+    weight, a mask) also requires grad but is not on the input's path.
+    """
+    active: Interceptor | None = getattr(_ACTIVE, "mode", None)
+    return isinstance(t, torch.Tensor) and active is not None and active.on_path(t)
 
 
 def _floating_result(result: Any) -> bool:
@@ -212,10 +219,32 @@ class Interceptor(TorchFunctionMode):
     runs it; run the backward pass after the block.
     """
 
-    def __init__(self, method: str, rules: dict[str, Rule]) -> None:
+    def __init__(self, method: str, rules: dict[str, Rule], inputs: Sequence[torch.Tensor]) -> None:
         super().__init__()
         self.method = method
         self.rules = rules
+        self._path: dict[int, weakref.ref[torch.Tensor]] = {}
+        for tensor in inputs:
+            self.mark(tensor)
+
+    def mark(self, tensor: torch.Tensor) -> None:
+        """Record a tensor as computed from the input."""
+        self._path[id(tensor)] = weakref.ref(tensor)
+
+    def on_path(self, tensor: torch.Tensor) -> bool:
+        """True for the inputs and every tensor computed from them in this pass."""
+        ref = self._path.get(id(tensor))
+        return ref is not None and ref() is tensor
+
+    def __enter__(self) -> Interceptor:
+        self._outer = getattr(_ACTIVE, "mode", None)
+        _ACTIVE.mode = self
+        super().__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        _ACTIVE.mode = self._outer
 
     def __torch_function__(
         self,
@@ -225,8 +254,17 @@ class Interceptor(TorchFunctionMode):
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
         kwargs = kwargs or {}
-        if not _any_on_path(args, kwargs):
+        if not any(self.on_path(t) for t in tensors_in((*args, *kwargs.values()))):
             return func(*args, **kwargs)
+        result = self._on_path_call(func, args, kwargs)
+        for tensor in tensors_in([result]):
+            if tensor.is_floating_point():
+                self.mark(tensor)  # results of an op on the path are on the path
+        return result
+
+    def _on_path_call(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         known = OP_KINDS.get(func)
         if not torch.is_grad_enabled():
             # An op on the input's path with autograd off: the network computes part of
@@ -242,7 +280,7 @@ class Interceptor(TorchFunctionMode):
             return result
         if known is None:
             result = func(*args, **kwargs)
-            if any(on_path(t) for t in tensors_in([result])):
+            if _floating_result(result):
                 raise MethodNotApplicable(
                     f"{self.method} has no rule for the operation `{op_name(func)}` in this "
                     "network; it supports convolutions, linear layers, batch norm, pooling, "

@@ -57,11 +57,14 @@ class Attribution:
         seconds: Wall-clock time of the computation.
         engine: What ran its passes: ``"torch"``, ``"ONNX Runtime"`` (forward-only
             methods on the forward engine) or both.
+        notes: What the method had to do differently for this network, in plain words
+            (e.g. LRP treating a batch norm as a per-channel map); shown with the map.
     """
 
     heatmap: np.ndarray
     seconds: float
     engine: str = TORCH
+    notes: tuple[str, ...] = ()
 
 
 class Attributor:
@@ -110,6 +113,7 @@ class Attributor:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {self.engine!r}")
         self._shared: dict[tuple[Any, ...], Any] = {}
         self._engines_used: set[str] = set()
+        self._notes: list[str] = []
 
     def attribute(
         self,
@@ -138,6 +142,7 @@ class Attributor:
         resolved = spec.resolve(params)
         start = time.perf_counter()
         self._engines_used = set()
+        self._notes = []
         with (
             torch.inference_mode(False),
             torch.set_grad_enabled(spec.needs_gradients),
@@ -154,7 +159,12 @@ class Attributor:
         if spec.needs_gradients or not used:
             used.add(TORCH)
         engine = " + ".join(sorted(used, key=lambda name: name != ONNX_RUNTIME))
-        return Attribution(heatmap, time.perf_counter() - start, engine)
+        notes = tuple(dict.fromkeys(self._notes))
+        return Attribution(heatmap, time.perf_counter() - start, engine, notes)
+
+    def note(self, text: str) -> None:
+        """Record something the running method had to do differently (shown with its map)."""
+        self._notes.append(text)
 
     def _on_onnx(self, spec: Method) -> bool:
         """A forward-only method whose passes go to ONNX Runtime: torch's own work between
