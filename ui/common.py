@@ -6,11 +6,13 @@ Everything computed lives in ``core/``; this module only caches and renders.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 
 import streamlit as st
 from PIL import Image
 
+from core.common.hooks import count_hooks
 from core.common.images import SUPPORTED_EXTENSIONS, ImageLoadError, load_image
 from core.common.samples import SAMPLES, sample_path
 from core.models import (
@@ -91,26 +93,75 @@ class ImageInput:
     sample: str | None = None
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+# Few entries: each holds a decoded photo (up to 2048 x 2048 x 3 bytes = 12 MB).
+@st.cache_data(show_spinner=False, max_entries=4)
 def _decode(data: bytes) -> tuple[Image.Image, list[str]]:
     loaded = load_image(data)
     return loaded.image, loaded.notes
 
 
-def image_picker(key: str = "image", sidebar: bool = False) -> ImageInput | None:
+# The image follows the user from page to page: every image_picker remembers what it
+# returned under these session-state keys (plain keys, not widget keys, so Streamlit keeps
+# them when the user switches pages), and a picker called with ``follow=True`` offers
+# the last one as its first option.
+LAST_IMAGE = "shared_last_image"  # (ImageInput, picker key) of the last picked image
+UPLOADS = "shared_uploads"  # image key -> ImageInput of every upload decoded this session
+MAX_UPLOADS = 32
+UPLOAD_SIDE = 512
+LAST_USED = "Last used"
+
+
+def last_image() -> tuple[ImageInput, str] | None:
+    """The image the user last picked on any page, and the key of that picker."""
+    return st.session_state.get(LAST_IMAGE)
+
+
+def session_uploads() -> list[ImageInput]:
+    """Every photo uploaded (and decoded) in this session, oldest first (at most 32)."""
+    return list(st.session_state.get(UPLOADS, {}).values())
+
+
+def _remember(picked: ImageInput, key: str, uploaded: bool) -> None:
+    st.session_state[LAST_IMAGE] = (picked, key)
+    if uploaded:
+        # The session's uploads are kept for the embedding and the dataset examples, which
+        # look at them at the models' input sizes: a copy at most UPLOAD_SIDE pixels long,
+        # without the file's bytes, so 32 of them hold ~25 MB per session, not ~400 MB.
+        small = picked.image.copy()
+        small.thumbnail((UPLOAD_SIDE, UPLOAD_SIDE))
+        uploads: dict[str, ImageInput] = st.session_state.setdefault(UPLOADS, {})
+        uploads.pop(picked.key, None)
+        uploads[picked.key] = ImageInput(small, picked.key, picked.label)
+        while len(uploads) > MAX_UPLOADS:
+            uploads.pop(next(iter(uploads)))
+
+
+def image_picker(
+    key: str = "image", sidebar: bool = False, follow: bool = False
+) -> ImageInput | None:
     """Sample picker or upload; returns the image, or None after showing why not.
 
     Bad uploads (not an image, truncated, empty, too large) get a message, never a
-    traceback; the previous choice stays selected.
+    traceback; the previous choice stays selected. What it returns is remembered for the
+    other pages (:func:`last_image`, :func:`session_uploads`).
 
     Args:
         key: Widget key prefix.
         sidebar: Draw it in the sidebar.
+        follow: Offer the image last picked on any page ("Last used": the default when
+            there is one; a sample until then).
     """
     where = st.sidebar if sidebar else st
+    previous = last_image() if follow else None
+    options = ([LAST_USED] if follow else []) + ["Sample", "Upload"]
     source = where.segmented_control(
-        "Image", ["Sample", "Upload"], default="Sample", key=f"{key}_source"
+        "Image", options, default=LAST_USED if previous else "Sample", key=f"{key}_source"
     )
+    if source == LAST_USED:
+        if previous is not None:
+            where.caption(f"**{previous[0].label}**: the image you last picked.")
+            return previous[0]
+        where.caption("No image picked on another page yet: showing a sample.")
     if source == "Upload":
         upload = where.file_uploader(
             "Upload a photo",
@@ -135,7 +186,9 @@ def image_picker(key: str = "image", sidebar: bool = False) -> ImageInput | None
     for note in notes:
         where.caption(note)
     sample = name if source != "Upload" else None
-    return ImageInput(image, hashlib.sha256(data).hexdigest(), label, data, sample)
+    picked = ImageInput(image, hashlib.sha256(data).hexdigest(), label, data, sample)
+    _remember(picked, key, uploaded=source == "Upload")
+    return picked
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -150,3 +203,16 @@ def show_top_k(predictions: list[Prediction]) -> None:
     """Top-k as a labelled bar list (probability bars with the logit in the caption)."""
     for p in predictions:
         st.progress(p.probability, text=f"**{p.label}** {p.probability:.1%} (logit {p.logit:.2f})")
+
+
+def log_hooks_left(model: ImageModel) -> int:
+    """A self-check after a page's work on a shared model: logs an error when any hook is
+    still attached to it (none may be; the browser load test reads the server log).
+
+    Returns:
+        The number of hooks found.
+    """
+    left = count_hooks(model.net)
+    if left:
+        logging.getLogger(__name__).error("%d hook(s) left on the shared %s", left, model.name)
+    return left

@@ -82,8 +82,8 @@ PAGES: list[PageInfo] = [
         title="Inside the network",
         icon=":material/table_rows:",
         section="CNN arithmetic",
-        summary="The loaded model's layer table: shapes, parameters, kernels, strides, "
-        "padding and each layer's receptive field, from one hooked forward pass.",
+        summary="Layer table, feature maps, kernels, feature visualisation with switchable "
+        "regularisers, dataset examples and a t-SNE embedding, for a photo model or the digit CNN.",
     ),
     PageInfo(
         path="views/geometry.py",

@@ -50,7 +50,7 @@ with st.sidebar:
                     f"internet), or copy the file to `{where}` by hand."
                 )
 
-picked = image_picker(key="compare_image")
+picked = image_picker(key="compare_image", follow=True)
 if picked is None:
     st.stop()
 if not names or not methods:

@@ -10,7 +10,8 @@ the seven-segment test), plus a LeNet that trains live.
 - :mod:`~core.digits.preprocess`: a drawing -> the 28 x 28 the network sees;
 - :mod:`~core.digits.activations`: every layer's activations, the decisive neurons;
 - :mod:`~core.digits.adversarial`: FGSM and DeepFool;
-- :mod:`~core.digits.prototypes`: activation maximisation of each class logit;
+- :mod:`~core.digits.prototypes`: activation maximisation of each class logit, with the
+  regularisers of :mod:`core.inside`;
 - :mod:`~core.digits.seven_segments`: the 128 patterns of a seven-segment display;
 - :mod:`~core.digits.trainer`: the live LeNet trainer.
 
@@ -29,7 +30,8 @@ own small LeNet).
 A loaded network is shared by every session and thread: the functions below never
 mutate it (no permanent hooks, no ``train()``, no weight edits).
 
-Imports, of ``core``, only ``core.common``, ``core.models`` and ``core.attribution``.
+Imports, of ``core``, only ``core.common``, ``core.models``, ``core.attribution`` and
+``core.inside``.
 """
 
 from core.digits.activations import LayerActivation, layer_activations
@@ -62,7 +64,7 @@ from core.digits.preprocess import (
     ink_map,
     preprocess,
 )
-from core.digits.prototypes import Prototypes, class_prototypes
+from core.digits.prototypes import DIGIT_REGULARISERS, DIGIT_SETTINGS, Prototypes, class_prototypes
 from core.digits.seven_segments import (
     FAIRLY_SURE,
     NOTHING_LIT,
@@ -85,6 +87,8 @@ from core.digits.trainer import LiveTrainer, TrainingRecord, build_lenet
 __all__ = [
     "BOX_SIZE",
     "CHANNELS",
+    "DIGIT_REGULARISERS",
+    "DIGIT_SETTINGS",
     "FAIRLY_SURE",
     "HELD_OUT_PER_CLASS",
     "HIDDEN",

@@ -76,11 +76,21 @@ def cached_deepfool(
 
 @st.cache_data(show_spinner="Optimising ten images...", max_entries=16)
 def cached_prototypes(
-    key: str | None, _start: np.ndarray | None, l2_weight: float, steps: int, seed: int
+    key: str | None,
+    _start: np.ndarray | None,
+    l2_weight: float,
+    steps: int,
+    seed: int,
+    regularisers: tuple[str, ...] = digits.DIGIT_REGULARISERS,
 ) -> digits.Prototypes:
     """:func:`core.digits.class_prototypes`, from noise (``key`` None) or from a digit."""
     return digits.class_prototypes(
-        digits.digit_net(), start=_start, steps=steps, l2_weight=l2_weight, seed=seed
+        digits.digit_net(),
+        start=_start,
+        steps=steps,
+        l2_weight=l2_weight,
+        seed=seed,
+        regularisers=regularisers,
     )
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from core import digits
+from core.inside import REGULARISERS, TITLES
 from ui.digits.cache import (
     MethodParams,
     cached_activations,
@@ -220,16 +221,26 @@ def adversarial_panel(digit: np.ndarray) -> None:
 
 
 def prototypes_panel(digit: np.ndarray | None) -> None:
-    """Activation maximisation of each class logit: a row of ten images."""
+    """Activation maximisation of each class logit: a row of ten images, with the
+    regularisers of :mod:`core.inside` as options."""
     left, middle, right = st.columns(3)
     options = ["Noise", "The drawing"] if digit is not None else ["Noise"]
     start = left.segmented_control(
         "Start from", options, default="Noise", required=True, key="digits_proto_start"
     )
     l2_weight = middle.number_input(
-        "L2 weight", 0.0, 1.0, 0.001, 0.001, format="%.4f", key="digits_proto_l2"
-    )
-    steps = right.slider("Steps", 10, 400, 150, 10, key="digits_proto_steps")
+        "L2 weight", 0.0, 1.0, 0.001, 0.001, format="%.4f", key="digits_proto_l2",
+        help="Used when L2 is on.",
+    )  # fmt: skip
+    steps = right.slider("Steps", 10, 600, 300, 10, key="digits_proto_steps")
+    chosen = st.pills(
+        "Regularisers", list(REGULARISERS), selection_mode="multi",
+        default=list(digits.DIGIT_REGULARISERS), format_func=TITLES.__getitem__,
+        key="digits_proto_regs",
+        help="; ".join(f"{TITLES[name]}: {text}" for name, text in REGULARISERS.items()),
+    )  # fmt: skip
+    regularisers = tuple(name for name in REGULARISERS if name in (chosen or []))
+    stretch = st.toggle("Stretch contrast for display", True, key="digits_proto_stretch")
     start_image = digit if start == "The drawing" else None  # None: noise
     result = cached_prototypes(
         None if start_image is None else digit_key(start_image),
@@ -237,16 +248,24 @@ def prototypes_panel(digit: np.ndarray | None) -> None:
         l2_weight,
         steps,
         0,
+        regularisers,
     )
     st.caption(
-        "Each image maximises one digit's logit minus L2 weight x ||x||^2 (pixels kept in "
-        "[0, 1]), by gradient ascent from the start image. Under each: the probability "
-        "the network gives that digit. They rarely look like digits: the network answers "
-        "to strokes in the right places, not to the whole shape."
+        "Each image maximises one digit's logit by gradient ascent from the start image "
+        "(pixels kept in [0, 1]), minus the penalties that are on. Under each: the "
+        "probability the network gives that digit. With L2 alone the images are noise the "
+        "network is sure about; random shifts, rotations and zooms (a stroke must work "
+        "wherever it lands), L1 (little ink) and total variation (no speckle) turn them "
+        "into strokes. The brightest pixel of each is "
+        + ", ".join(f"{float(result.images[d].max()):.2f}" for d in range(10))
+        + (" (shown stretched to white)." if stretch else ".")
     )
     for column, d in zip(st.columns(10), range(10), strict=True):
+        image = result.images[d]
+        if stretch:
+            image = image / max(float(image.max()), 1e-6)
         with column:
-            show_digit(result.images[d], f"{d}: {result.probabilities[d, d]:.0%}", width=84)
+            show_digit(image, f"{d}: {result.probabilities[d, d]:.0%}", width=84)
 
 
 def seven_segment_panel() -> None:

@@ -1,0 +1,103 @@
+"""Cached computations of "Inside the network" (Streamlit caches around core.inside).
+
+Keys are strings (network name, image hash, layer, settings); tensors and networks are
+passed as ``_underscore`` arguments, which Streamlit does not hash. Feature
+visualisations are computed while the page draws a progress bar, so they live in a
+process-wide :class:`~core.common.lru.LRUCache` instead of ``st.cache_data``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import streamlit as st
+import torch
+from torch import nn
+
+from core import inside
+from core.attribution.cam import feature_map_layers
+from core.common.lru import LRUCache
+from core.common.single_thread import torch_threads
+
+BATCH = 250  # images per forward pass over a set
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_layers(
+    name: str, _net: nn.Module, _x: torch.Tensor
+) -> list[tuple[str, tuple[int, ...]]]:
+    """The layers with a spatial output, in run order, with their output shapes."""
+    return feature_map_layers(_net, _x)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_feature_maps(
+    name: str, image_key: str, layer: str, top: int, _net: nn.Module, _x: torch.Tensor
+) -> inside.FeatureMaps:
+    """:func:`core.inside.feature_maps` of the user's image."""
+    with torch_threads(1):
+        return inside.feature_maps(_net, _x, layer, top)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_kernels(
+    name: str, layer: str, in_channel: int, shared: bool, _net: nn.Module
+) -> inside.Kernels:
+    """:func:`core.inside.kernels`."""
+    return inside.kernels(_net, layer, in_channel, shared)
+
+
+@st.cache_data(show_spinner="Running the image set through the network...", max_entries=16)
+def cached_maxima(
+    name: str, set_key: str, layer: str, _net: nn.Module, _inputs: torch.Tensor
+) -> inside.ChannelMaxima:
+    """:func:`core.inside.channel_maxima` of a whole image set at one layer."""
+    with torch_threads(1):
+        return inside.channel_maxima(_net, _inputs.split(BATCH), layer)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_examples(
+    name: str, set_key: str, layer: str, channel: int, count: int,
+    _net: nn.Module, _inputs: torch.Tensor, _maxima: inside.ChannelMaxima,
+) -> list[inside.Patch]:  # fmt: skip
+    """:func:`core.inside.dataset_examples` of one channel."""
+    with torch_threads(1):
+        return inside.dataset_examples(_net, lambda idx: _inputs[idx], _maxima, channel, count)
+
+
+@st.cache_data(show_spinner="Penultimate-layer features of every image...", max_entries=8)
+def cached_features(name: str, set_key: str, _net: nn.Module, _inputs: torch.Tensor) -> np.ndarray:
+    """:func:`core.inside.penultimate_features` of a whole set."""
+    with torch_threads(1):
+        return inside.penultimate_features(_net, _inputs.split(BATCH))
+
+
+@st.cache_data(show_spinner="Embedding (t-SNE of 5,000 digits: about 10-15 s)...", max_entries=8)
+def cached_embedding(
+    name: str, set_key: str, method: str, _features: np.ndarray
+) -> inside.Embedding:
+    """:func:`core.inside.embed` of a set's features."""
+    return inside.embed(_features, method)
+
+
+@st.cache_resource
+def visualisation_cache() -> LRUCache[object]:
+    """Feature visualisations and comparisons, shared by every session (200 MB)."""
+    return LRUCache(max_entries=64, max_bytes=200_000_000)
+
+
+def visualised(key: tuple[object, ...], compute: Callable[[], object]) -> tuple[object, bool]:
+    """A cached visualisation, or ``compute()`` (which draws its own progress) stored.
+
+    Returns:
+        ``(value, was_cached)``.
+    """
+    cache = visualisation_cache()
+    value = cache.get(key)
+    if value is not None:
+        return value, True
+    value = compute()
+    cache.put(key, value)
+    return value, False

@@ -1,0 +1,247 @@
+"""Feature visualisation panel: objective, regularisers, steps, a progress bar, the
+result, its objective curve and animation; the one-click comparison of regularisers;
+the dataset examples of a channel next to its visualisation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import streamlit as st
+
+from core import digits, inside
+from core.inside import (
+    COMPARISON,
+    KINDS,
+    LAYER_KINDS,
+    REGULARISERS,
+    TITLES,
+    Objective,
+    Settings,
+)
+from ui.inside.cache import cached_examples, cached_maxima, visualised
+from ui.inside.panels import layer_choice
+from ui.inside.plots import curve_figure, gif, to_uint8
+from ui.inside.subject import Subject, image_set
+
+KIND_TITLES = {"neuron": "Neuron", "channel": "Channel", "layer": "Layer (DeepDream)",
+               "logit": "Class logit", "probability": "Class probability"}  # fmt: skip
+
+
+def default_settings(subject: Subject, kind: str) -> Settings:
+    """Lucid's regularisers at 128 x 128 for photos. For digits: the lab's prototypes'
+    for classes, and transformations alone for hidden units (L1 and TV at the
+    prototypes' weights outweigh a channel's mean, which then falls)."""
+    if subject.model is None and kind in LAYER_KINDS:
+        return Settings(regularisers=("jitter", "rotate", "scale"), size=(28, 28), jitter=2)
+    if subject.model is None:
+        return replace(digits.DIGIT_SETTINGS, steps=256, learning_rate=0.1, snapshots=16)
+    return Settings()
+
+
+def objective_inputs(subject: Subject, key: str) -> Objective:
+    """Objective kind, layer, channel or class pickers."""
+    kind = st.segmented_control(
+        "Objective", list(KINDS), default="channel", required=True, key=f"{key}_kind",
+        format_func=KIND_TITLES.__getitem__, help="; ".join(f"{KIND_TITLES[k]}: {v}"
+                                                            for k, v in KINDS.items()),
+    ) or "channel"  # fmt: skip
+    if kind in LAYER_KINDS:
+        left, right = st.columns([3, 1])
+        with left:
+            layer, channels = layer_choice(subject, "Layer", f"{key}_layer")
+        index = 0
+        if kind != "layer":
+            index = int(right.number_input(f"Channel (of {channels})", 0, channels - 1, 0,
+                                           key=f"{key}_channel_{layer}"))  # fmt: skip
+        return Objective(kind, index, layer)
+    labels = subject.labels
+    default = labels.index("goldfish") if "goldfish" in labels else 0
+    index = st.selectbox("Class", range(len(labels)), index=default, key=f"{key}_class",
+                         format_func=lambda i: f"{i}: {labels[i]}") or 0  # fmt: skip
+    return Objective(kind, int(index))
+
+
+def settings_inputs(subject: Subject, kind: str, key: str) -> tuple[Settings, bool]:
+    """Regulariser toggles, steps, learning rate, size, seed, their weights; start."""
+    base = default_settings(subject, kind)
+    digit_classes = subject.model is None and kind not in LAYER_KINDS
+    k = f"{key}_{subject.model is None}_{digit_classes}"  # one set of widgets per default
+    chosen = st.pills(
+        "Regularisers", list(REGULARISERS), selection_mode="multi",
+        default=list(base.regularisers), key=f"{k}_regs",
+        format_func=TITLES.__getitem__,
+        help="; ".join(f"{TITLES[n]}: {text}" for n, text in REGULARISERS.items()),
+    )  # fmt: skip
+    cols = st.columns(4)
+    steps = cols[0].slider("Steps", 8, 1024, base.steps, 8, key=f"{key}_steps")
+    rate = cols[1].number_input(
+        "Learning rate", 0.001, 1.0, base.learning_rate, 0.01, format="%.3f", key=f"{k}_lr"
+    )
+    size = base.size[0]
+    if subject.model is not None:
+        size = cols[2].slider("Size (px)", 64, 256, 128, 16, key=f"{key}_size")
+    seed = int(cols[3].number_input("Seed", 0, 10_000, 0, key=f"{key}_seed"))
+    with st.expander("Regulariser strengths"):
+        w = st.columns(4)
+        l2 = w[0].number_input("L2 weight", 0.0, 10.0, base.l2_weight, format="%.6f", key=f"{k}_l2")
+        l1 = w[1].number_input("L1 weight", 0.0, 10.0, base.l1_weight, format="%.6f", key=f"{k}_l1")
+        tv = w[2].number_input("TV weight", 0.0, 10.0, base.tv_weight, format="%.5f", key=f"{k}_tv")
+        sigma = w[3].number_input("Blur sigma (px)", 0.1, 5.0, base.blur_sigma, 0.1, key=f"{k}_bs")
+        t = st.columns(4)
+        every = int(t[0].number_input("Blur every (steps)", 1, 64, base.blur_every, key=f"{k}_be"))
+        jitter = int(t[1].number_input("Jitter (px)", 1, 32, base.jitter, key=f"{k}_jit"))
+        rotate = t[2].number_input("Rotation (deg)", 0.0, 45.0, base.rotate, 1.0, key=f"{k}_rot")
+        scale = t[3].number_input("Zoom (+/-)", 0.0, 0.5, base.scale, 0.05, key=f"{k}_zoom")
+    from_image = subject.pixels is not None and st.toggle(
+        f"Start from the image ({subject.image_label})", False, key=f"{key}_from_image"
+    )
+    settings = replace(
+        base, steps=steps, learning_rate=float(rate), size=(size, size), seed=seed,
+        l2_weight=float(l2), l1_weight=float(l1), tv_weight=float(tv), blur_sigma=float(sigma),
+        blur_every=every, jitter=jitter, rotate=float(rotate), scale=float(scale),
+    ).with_regularisers(tuple(chosen or ()))  # fmt: skip
+    return settings, bool(from_image)
+
+
+def run_visualisation(
+    subject: Subject, objective: Objective, settings: Settings, from_image: bool
+) -> inside.Visualisation:
+    """Cached, or computed under a progress bar with a live preview."""
+    key = ("vis", subject.name, objective, settings, subject.image_key if from_image else None)
+
+    def compute() -> inside.Visualisation:
+        bar = st.progress(0.0, text="Optimising...")
+        preview = st.empty()
+
+        def progress(step: int, steps: int, shot: np.ndarray | None) -> None:
+            if step % max(1, steps // 50) == 0 or step == steps:
+                bar.progress(step / steps, text=f"Step {step} of {steps}")
+            if shot is not None:
+                preview.image(to_uint8(shot[0] / 255.0), width=160, caption=f"step {step}")
+
+        start = subject.pixels if from_image else None
+        result = inside.visualise(subject.net, subject.spec, [objective], settings, start, progress)
+        bar.empty()
+        preview.empty()
+        return result
+
+    value, _ = visualised(key, compute)
+    assert isinstance(value, inside.Visualisation)
+    return value
+
+
+def describe(subject: Subject, objective: Objective) -> str:
+    if objective.kind in ("logit", "probability"):
+        return f"{objective.kind} of **{subject.labels[objective.index]}**"
+    return objective.describe()
+
+
+def show_result(subject: Subject, objective: Objective, result: inside.Visualisation) -> None:
+    """The image, the animation, the curve and the numbers."""
+    image, animation, curve = st.columns([1, 1, 2])
+    width = 240
+    image.image(to_uint8(result.images[0]), width=width, caption="result")
+    animation.image(gif(result.snapshots[:, 0]), width=width,
+                    caption=f"{len(result.snapshot_steps)} snapshots")  # fmt: skip
+    curve.plotly_chart(curve_figure({"objective": result.curve[:, 0]}, "objective per step"),
+                       key="inside_fv_curve")  # fmt: skip
+    top = int(result.logits[0].argmax())
+    st.markdown(
+        f"{describe(subject, objective)}: **{result.initial[0]:.3f}** at the start, "
+        f"**{result.final[0]:.3f}** after {len(result.curve)} steps ({result.seconds:.1f} s). "
+        f"The network calls the result **{subject.labels[top]}**."
+    )
+
+
+def feature_vis_panel(subject: Subject) -> None:
+    """Objective and regularisers, then the result (or the comparison)."""
+    objective = objective_inputs(subject, "inside_fv")
+    settings, from_image = settings_inputs(subject, objective.kind, "inside_fv")
+    left, right = st.columns(2)
+    compare = right.toggle(
+        "Compare regularisers: " + " / ".join(COMPARISON), False, key="inside_fv_compare",
+        help="The same objective, steps and seed with no regulariser, L2 only, jitter only, "
+        "blur only, the Fourier parameterisation only, and all of them.",
+    )  # fmt: skip
+    left.caption(f"Maximises {describe(subject, objective)}.")
+    try:
+        if compare:
+            show_comparison(subject, objective, settings)
+        else:
+            show_result(
+                subject, objective, run_visualisation(subject, objective, settings, from_image)
+            )
+    except (ValueError, KeyError) as err:
+        st.error(f"Cannot visualise this: {err}")
+
+
+def show_comparison(subject: Subject, objective: Objective, settings: Settings) -> None:
+    key = ("compare", subject.name, objective, settings.with_regularisers(()))
+
+    def compute() -> dict[str, inside.Visualisation]:
+        bar = st.progress(0.0, text="Comparing...")
+
+        def progress(step: int, steps: int, _shot: np.ndarray | None) -> None:
+            if step % max(1, steps // 60) == 0:
+                bar.progress(step / steps, text=f"Step {step} of {steps} (all six runs)")
+
+        results = inside.compare(subject.net, subject.spec, objective, settings, progress)
+        bar.empty()
+        return results
+
+    value, _ = visualised(key, compute)
+    assert isinstance(value, dict)
+    results: dict[str, inside.Visualisation] = value
+    for column, (name, result) in zip(st.columns(len(results)), results.items(), strict=True):
+        column.image(to_uint8(result.images[0]), width="stretch",
+                     caption=f"{name}: {result.final[0]:.2f}")  # fmt: skip
+    st.plotly_chart(
+        curve_figure({n: r.curve[:, 0] for n, r in results.items()}, "objective per step"),
+        key="inside_fv_compare_curve",
+    )
+    st.caption(
+        "Without regularisers the objective climbs highest, on an image of high-frequency "
+        "noise: a neural illusion. Each regulariser trades some of the objective for an "
+        "image with structure; the Fourier parameterisation changes the search space "
+        "rather than the goal."
+    )
+
+
+def examples_panel(subject: Subject) -> None:
+    """The patches of the image set that excite a channel most, beside its visualisation."""
+    left, right = st.columns([3, 1])
+    with left:
+        layer, channels = layer_choice(subject, "Layer", "inside_ex_layer")
+    channel = int(right.number_input(f"Channel (of {channels})", 0, channels - 1, 0,
+                                     key=f"inside_ex_channel_{layer}"))  # fmt: skip
+    images = image_set(subject)
+    inputs = subject.normalise(images.pixels)
+    maxima = cached_maxima(subject.name, images.key, layer, subject.net, inputs)
+    count = min(9, len(images.captions))
+    patches = cached_examples(subject.name, images.key, layer, channel, count, subject.net,
+                              inputs, maxima)  # fmt: skip
+    objective = Objective("channel", channel, layer)
+    vis, shots = st.columns([1, 3])
+    with vis:
+        result = run_visualisation(subject, objective, default_settings(subject, "channel"), False)
+        vis.image(to_uint8(result.images[0]), width="stretch",
+                  caption=f"feature visualisation ({result.final[0]:.2f})")  # fmt: skip
+    with shots:
+        columns = st.columns(min(count, 5) or 1)
+        for i, patch in enumerate(patches):
+            top, left_px, bottom, right_px = patch.box
+            crop = images.pixels[patch.image, :, top:bottom, left_px:right_px]
+            picture = to_uint8(crop.permute(1, 2, 0).numpy())
+            columns[i % len(columns)].image(
+                picture, width="stretch",
+                caption=f"{images.captions[patch.image]}: {patch.value:.2f}",
+            )  # fmt: skip
+    st.caption(
+        f"Channel {channel} of {layer}: the {count} images of the set ({len(images.captions)} "
+        "images: " + ("the 5,000 MNIST digits" if subject.model is None else
+                      "the sample photos and your uploads") + ") whose strongest unit of it "
+        "is strongest, each cut to the square that holds 90% of that unit's gradient (its "
+        "effective receptive field on that image), with the activation. Left: the "
+        "channel's feature visualisation with the default regularisers."
+    )  # fmt: skip
