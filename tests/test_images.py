@@ -149,3 +149,25 @@ def test_greyscale_float_and_one_bit_images_become_rgb() -> None:
     ):
         fmt = "TIFF" if img.mode == "F" else "PNG"
         assert load_image(encode(img, fmt)).image.mode == "RGB"
+
+
+def test_every_hostile_file_ends_as_promised() -> None:
+    """The generated corpus (tests/hostile_files.py): a message or an image the model can
+    take, with the promised note; the browser test sends the same files through the page."""
+    from core.models import classify, load_model
+    from tests.hostile_files import corpus
+
+    files = corpus()
+    assert len(files) >= 40
+    model = load_model("efficientnet_lite0")
+    for case in files:
+        if not case.ok:
+            with pytest.raises(ImageLoadError) as caught:
+                load_image(case.data)
+            assert case.expect in str(caught.value), case.name
+            continue
+        loaded = load_image(case.data)
+        assert case.expect in " ".join(loaded.notes), (case.name, loaded.notes)
+        assert max(loaded.image.size) <= MAX_SIDE
+        assert model.crop(loaded.image).size == (224, 224)
+        assert len(classify(model, loaded.image, 3)) == 3

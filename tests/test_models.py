@@ -148,3 +148,24 @@ def test_load_counts_each_build(lite0):
     before = models.LOAD_COUNTS.get("alexnet", 0)
     load_model("alexnet", pretrained=False)
     assert models.LOAD_COUNTS["alexnet"] == before + 1
+
+
+def test_a_very_elongated_image_is_trimmed_before_resizing_with_the_same_crop() -> None:
+    import numpy as np
+    import torchvision.transforms.functional as TF
+
+    model = load_model(DEFAULT_MODEL, pretrained=False)
+    y, x = np.mgrid[0:60, 0:1500]
+    smooth = np.stack([x % 256, (x // 3 + y) % 256, (2 * y + x // 7) % 256], axis=2)
+    strip = Image.fromarray(smooth.astype(np.uint8))  # 25:1
+    full = TF.center_crop(
+        TF.resize(strip, model.resize_size, interpolation=model.interpolation, antialias=True),
+        list(model.input_size),
+    )
+    got = np.asarray(model.crop(strip), dtype=np.int16)
+    expected = np.asarray(full, dtype=np.int16)
+    assert got.shape == expected.shape == (224, 224, 3)
+    # the same centre; only the resampling at the window's edges may differ
+    assert np.median(np.abs(got - expected)) <= 1
+    assert np.mean(np.abs(got - expected)) < 4
+    assert model.crop(Image.new("RGB", (10000, 10))).size == (224, 224)

@@ -5,7 +5,7 @@ import threading
 import pytest
 import torch
 
-from core.common.single_thread import run_single_threaded, single_threaded
+from core.common.single_thread import run_single_threaded, single_threaded, torch_threads
 
 
 def test_worker_runs_one_torch_thread_and_leaves_other_threads_alone():
@@ -34,3 +34,19 @@ def test_decorator_runs_on_the_worker():
         return torch.get_num_threads()
 
     assert threads_here() == 1
+
+
+def test_a_block_with_other_threads_changes_only_the_calling_thread():
+    """A thread that starts using torch during the block (as a Streamlit script run of
+    another session does) gets the process default, not the block's count."""
+    default = torch.get_num_threads()
+    other = default + 1  # differs from the default on any machine
+    seen: list[int] = []
+    with torch_threads(other):
+        inside = torch.get_num_threads()
+        thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+    assert inside == other
+    assert seen == [default]
+    assert torch.get_num_threads() == default

@@ -23,9 +23,10 @@ from core.attribution import (
     by_cost,
 )
 from core.attribution.display import SEQUENTIAL_MAPS, render
+from core.common.memory import release_memory
 from core.models.engine import existing_engine
 from core.reports import ViewState, make_panel
-from ui.common import cached_top_k, image_picker, model_picker, show_top_k
+from ui.common import cached_top_k, image_picker, log_hooks_left, model_picker, show_top_k
 from ui.explain.cache import map_cache, pass_times
 from ui.explain.export import export_sidebar, tile_downloads
 from ui.explain.params import method_params, model_input_shape
@@ -199,6 +200,8 @@ bar.progress(1.0, text=f"{len(order)} map{'s' if len(order) != 1 else ''} ready.
 
 maps = {name: result.heatmap for name, result in results.items()}
 table = trust_section(model, picked.image, picked.key, target, maps, params)
+release_memory()  # the panel's activations go back to the OS (core/common/memory.py)
+log_hooks_left(model)
 export_sidebar(
     model,
     lambda: make_panel(model, picked.data, picked.label, target, predictions, results, params,

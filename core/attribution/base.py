@@ -317,10 +317,12 @@ class Method(ABC):
 # ------------------------------------------------------------------------- helpers
 
 # Images per batch for a 224 x 224 x 3 input (scaled by input size): forward-only passes
-# and gradient passes (which keep every activation for the backward pass; ~40 MB per
-# EfficientNet-Lite0 image).
+# and gradient passes. A gradient pass keeps every activation for the backward pass
+# (~70 MB per EfficientNet-Lite0 image): Integrated Gradients' extra peak RSS was +530 MB
+# at 8 images, +317 MB at 4 and +174 MB at 2, and 2 was as fast as 4 and faster than 8
+# (IG 1.5 s vs 1.8-3.0 s, SmoothGrad 0.8 s vs 1.1 s on the 2-core machine; issue 15).
 FORWARD_BATCH = 8
-GRADIENT_BATCH = 8
+GRADIENT_BATCH = 2
 REFERENCE_NUMEL = 3 * 224 * 224
 
 

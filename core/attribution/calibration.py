@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from core.attribution.base import GRADIENT_BATCH, InputShape, Method
+from core.attribution.base import FORWARD_BATCH, GRADIENT_BATCH, InputShape, Method
 from core.attribution.registry import get_method
 from core.attribution.runner import Attributor, context_for
 from core.common.layout import fast_layout
@@ -78,7 +78,8 @@ def calibrate(model: ImageModel, engine: str = "auto") -> PassTimes:
     def gradient() -> None:
         run.input_gradients(x, 0)
 
-    batch = x.expand(GRADIENT_BATCH, -1, -1, -1).clone()
+    batch = x.expand(GRADIENT_BATCH, -1, -1, -1).clone()  # as the methods batch them
+    forward_batch = x.expand(FORWARD_BATCH, -1, -1, -1).clone()
     forward_s = _best(forward)
     gradient_s = _best(gradient)
     batched_s = _best(lambda: run.input_gradients(batch, 0), repeats=1) / GRADIENT_BATCH
@@ -88,10 +89,10 @@ def calibrate(model: ImageModel, engine: str = "auto") -> PassTimes:
     on_engine = engine != "torch" and existing_engine(model.net, shape)
     if on_engine and on_engine.name == ONNX_RUNTIME:
         engine_name = ONNX_RUNTIME
-        engine_s = _best(lambda: on_engine(batch)) / GRADIENT_BATCH
+        engine_s = _best(lambda: on_engine(forward_batch)) / FORWARD_BATCH
     else:
         engine_name = "torch"
-        engine_s = _best(lambda: run.forward_logits(batch)) / GRADIENT_BATCH
+        engine_s = _best(lambda: run.forward_logits(forward_batch)) / FORWARD_BATCH
     return PassTimes(forward_s, gradient_s, batched_s, engine_s, engine_name)
 
 

@@ -15,6 +15,7 @@ from core.common.images import (
 )
 from core.common.layout import fast_layout
 from core.common.lru import LRUCache, nbytes
+from core.common.memory import limit_malloc_arenas, release_memory
 from core.common.samples import SAMPLES, sample_path
 from core.common.single_thread import run_single_threaded, single_threaded, torch_threads
 from core.common.torch_calls import call_arg, tensors_in
@@ -32,10 +33,12 @@ __all__ = [
     "fast_layout",
     "fold_conv_bn",
     "forward_hooks",
+    "limit_malloc_arenas",
     "load_image",
     "nbytes",
     "private_copy",
     "record_outputs",
+    "release_memory",
     "run_single_threaded",
     "sample_path",
     "single_threaded",

@@ -115,7 +115,8 @@ def load_image(data: bytes, max_side: int = MAX_SIDE) -> LoadedImage:
         )
     frames = int(getattr(img, "n_frames", 1))
     if frames > 1:
-        notes.append(f"Animated {fmt}: using the first of its {frames} frames.")
+        kind = "Multi-page" if fmt == "TIFF" else "Animated"
+        notes.append(f"{kind} {fmt}: using the first of its {frames} frames.")
         img.seek(0)
     if fmt == "JPEG" and max(width, height) > max_side:
         # Decode at 1/2, 1/4 or 1/8 scale directly: fast and light even for huge photos.

@@ -8,15 +8,20 @@ thread. On the busy 2-core machine this made the digits ``classify`` take 6-26 m
 step 19 ms (median; 256 ms at the 90th percentile) instead of 1.2 ms (measured side
 by side in one process; see bench/digits.py and bench/playground.py).
 
-``torch.set_num_threads`` sets the calling thread's OpenMP/MKL settings and also a
-process-wide default that threads read when they first use torch; the pool's workers
-set 1 for themselves and the creating thread puts the default back at once, so no other
-thread (and no other page) is affected.
+Why not ``torch.set_num_threads``: it sets the calling thread's OpenMP settings *and* a
+process-wide default that every thread adopts when it first uses torch. Streamlit runs
+each script run on a new thread, so a page that set 1 thread for a block made another
+session's run, started during that block, use 1 thread for the whole run (different
+reduction order: its Integrated Gradients map changed by 1e-6, seen in CI). Here a
+thread's count is set with OpenMP's own ``omp_set_num_threads`` from the runtime torch
+loaded, which changes the calling thread only (:func:`set_this_thread_torch_threads`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,9 +40,59 @@ _pool_lock = threading.Lock()
 _worker_ids: set[int] = set()
 
 
-def _start_worker(ready: threading.Barrier) -> None:
+_omp_setter: Callable[[int], None] | None = None
+_omp_setter_found = False
+_omp_lock = threading.Lock()
+
+
+def _find_omp_setter() -> Callable[[int], None] | None:
+    """``omp_set_num_threads`` of the OpenMP runtime torch loaded (GNU, LLVM or Intel), or
+    None where it cannot be found (no /proc, or a torch built without OpenMP)."""
+    global _omp_setter, _omp_setter_found
+    with _omp_lock:
+        if _omp_setter_found:
+            return _omp_setter
+        _omp_setter_found = True
+        try:
+            with open("/proc/self/maps") as maps:
+                paths = {line.split()[-1] for line in maps if "/" in line}
+        except OSError:
+            return None
+        for path in sorted(paths):
+            if os.path.basename(path).startswith(("libgomp", "libomp", "libiomp")):
+                try:
+                    function = ctypes.CDLL(path).omp_set_num_threads  # the loaded copy
+                except (OSError, AttributeError):
+                    continue
+                function.argtypes = [ctypes.c_int]
+                function.restype = None
+                _omp_setter = function
+                break
+        return _omp_setter
+
+
+def set_this_thread_torch_threads(count: int) -> bool:
+    """Give the calling thread ``count`` torch intra-op threads, leaving every other thread
+    and the process default alone.
+
+    Args:
+        count: Threads (>= 1).
+
+    Returns:
+        False when that cannot be done without touching the process default (then nothing
+        is changed).
+    """
+    setter = _find_omp_setter()
+    if setter is None:
+        return False
     torch.get_num_threads()  # let torch initialise this thread's settings first...
-    torch.set_num_threads(1)  # ...then make them single-threaded
+    setter(count)  # ...then change them: torch reads omp_get_max_threads() per operation
+    return torch.get_num_threads() == count
+
+
+def _start_worker(ready: threading.Barrier) -> None:
+    if not set_this_thread_torch_threads(1):
+        torch.set_num_threads(1)  # also the process default: put back by the pool's creator
     _worker_ids.add(threading.get_ident())
     ready.wait()  # hold this thread until every worker exists (one start per thread)
 
@@ -65,7 +120,8 @@ def run_single_threaded(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -
             ready = threading.Barrier(WORKERS)
             for started in [pool.submit(_start_worker, ready) for _ in range(WORKERS)]:
                 started.result()
-            torch.set_num_threads(default)
+            if _find_omp_setter() is None:  # the workers had to set the process default
+                torch.set_num_threads(default)
             _pool = pool
     return _pool.submit(fn, *args, **kwargs).result()
 
@@ -84,21 +140,22 @@ def single_threaded(fn: Callable[P, T]) -> Callable[P, T]:
 def torch_threads(count: int) -> Iterator[None]:
     """Run the block with ``count`` torch intra-op threads in this thread, then restore.
 
+    Only the calling thread changes (see the module's docstring); where that cannot be
+    done, the block runs with the threads it has.
+
     Used around forward-only methods on ONNX Runtime: ONNX Runtime runs its passes on its
     own threads, and torch's OpenMP threads, woken by the small tensor operations between
     two passes, would spin on the same two cores (measured: LIME 6.1 s -> 5.4 s, RISE
-    12.7 s -> 9.3 s, bench/explain.py). Note: ``torch.set_num_threads`` also sets the
-    default of threads that first use torch during the block.
+    12.7 s -> 9.3 s, bench/explain.py).
 
     Args:
         count: Threads for the block.
     """
     before = torch.get_num_threads()
-    if before == count:
+    if before == count or not set_this_thread_torch_threads(count):
         yield
         return
-    torch.set_num_threads(count)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        set_this_thread_torch_threads(before)

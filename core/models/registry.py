@@ -18,6 +18,7 @@ callers may mutate it (no permanent hooks, no ``train()``, no weight edits).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -98,6 +99,7 @@ class ImageModel:
             An RGB PIL image of size ``input_size`` (W x H in PIL's terms).
         """
         img = to_rgb(img)
+        img = _trim_long_side(img, self.resize_size, max(self.input_size))
         img = TF.resize(img, self.resize_size, interpolation=self.interpolation, antialias=True)
         return TF.center_crop(img, list(self.input_size))
 
@@ -140,6 +142,33 @@ class ImageModel:
     def layer_names(self, types: tuple[type[nn.Module], ...] = (nn.Module,)) -> list[str]:
         """Names of the sub-modules of the given types, in registration order."""
         return [n for n, m in self._modules.items() if n and isinstance(m, types)]
+
+
+MAX_ASPECT = 4.0  # beyond this, the long side is trimmed before resizing (see below)
+
+
+def _trim_long_side(img: Image.Image, resize: int, keep: int) -> Image.Image:
+    """Cut a very elongated image down to the centre its resize and crop would keep.
+
+    Resizing a 10,000 x 10 strip's short side to 256 would make it 256,000 pixels long
+    (~200 MB) only for the centre crop to keep 224 of them. For an aspect ratio over
+    :data:`MAX_ASPECT`, the long side is first trimmed (centred) to what survives the crop
+    plus a margin of 16 resized pixels for the interpolation; ordinary photos are not
+    touched.
+    """
+    width, height = img.size
+    short, long = min(width, height), max(width, height)
+    if short < 1 or long / short <= MAX_ASPECT:
+        return img
+    needed = math.ceil((keep + 16) * short / resize)  # in original pixels
+    needed += (long - needed) % 2  # an even cut on both sides keeps the exact centre
+    if needed >= long:
+        return img
+    start = (long - needed) // 2
+    box = (
+        (start, 0, start + needed, height) if width > height else (0, start, width, start + needed)
+    )
+    return img.crop(box)
 
 
 @dataclass(frozen=True)

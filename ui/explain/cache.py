@@ -16,7 +16,7 @@ from core.models.engine import existing_engine
 from ui.common import cached_model
 
 MAX_MAPS = 256
-MAX_BYTES = 64 * 2**20  # a 224 x 224 float32 map is 196 kB: ~330 maps
+MAX_BYTES = 32 * 2**20  # a 224 x 224 float32 map is 196 kB: ~160 maps, ~27 panels
 
 
 @st.cache_resource
@@ -28,7 +28,7 @@ def map_cache() -> LRUCache[Attribution]:
 @st.cache_resource
 def trust_cache() -> LRUCache[object]:
     """Faithfulness tables, agreement and sanity cascades, shared by every session."""
-    return LRUCache(max_entries=64, max_bytes=96 * 2**20)
+    return LRUCache(max_entries=64, max_bytes=48 * 2**20)
 
 
 @st.cache_resource(show_spinner="Measuring one forward and one backward pass...")

@@ -84,8 +84,9 @@ def cached_embedding(
 
 @st.cache_resource
 def visualisation_cache() -> LRUCache[object]:
-    """Feature visualisations and comparisons, shared by every session (200 MB)."""
-    return LRUCache(max_entries=64, max_bytes=200_000_000)
+    """Feature visualisations and comparisons, shared by every session (64 MB: a
+    visualisation's 16 snapshots at 128 x 128 are 0.8 MB)."""
+    return LRUCache(max_entries=64, max_bytes=64 * 2**20)
 
 
 def visualised(key: tuple[object, ...], compute: Callable[[], object]) -> tuple[object, bool]:

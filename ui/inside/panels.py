@@ -17,7 +17,7 @@ SHOWN = [*COLUMNS[:7], "receptive_field", "jump", *COLUMNS[7:12]]
 assert sorted(SHOWN) == sorted(COLUMNS)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=4)
 def _digit_layer_table(name: str, _subject: Subject) -> list[LayerRow]:
     return layer_table(_subject.net, (1, *_subject.spec.size))
 
