@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet -r requirements.txt -r requirements-test.txt
+python -m pip install --quiet -r requirements.txt -r requirements-test.txt -r requirements-scale.txt
 
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   sudo=""

@@ -25,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "inside": {"common", "models"},
     "evaluation": {"common", "models", "attribution"},
     "reports": {"common", "models", "attribution", "evaluation"},
+    "cli": {"common", "models", "attribution", "evaluation"},
 }
 
 
