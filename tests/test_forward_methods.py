@@ -36,7 +36,7 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.parametrize(
     ("model_name", "layer", "pretrained"),
-    [("efficientnet_lite0", "blocks.14", True), ("resnet18", "layer4", False)],
+    [("efficientnet_lite0", "blocks.14", True), ("resnet18", "layer3", False)],
 )
 def test_scorecam_equals_pytorch_grad_cam(model_name: str, layer: str, pretrained: bool) -> None:
     torch.manual_seed(0)

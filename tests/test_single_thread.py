@@ -1,11 +1,16 @@
 """The single-threaded torch workers used by the digits lab and the playground."""
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import torch
 
 from core.common.single_thread import run_single_threaded, single_threaded, torch_threads
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_worker_runs_one_torch_thread_and_leaves_other_threads_alone():
@@ -50,3 +55,18 @@ def test_a_block_with_other_threads_changes_only_the_calling_thread():
     assert inside == other
     assert seen == [default]
     assert torch.get_num_threads() == default
+
+
+def test_the_block_finds_torch_s_openmp_when_another_package_brought_its_own():
+    """scikit-learn ships its own libgomp; loaded first, it sorts before torch's."""
+    code = (
+        "import sklearn.linear_model, torch\n"
+        "from core.common.single_thread import torch_threads\n"
+        "default = torch.get_num_threads()\n"
+        "with torch_threads(default + 1):\n"
+        "    print(torch.get_num_threads() - default)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.strip() == "1", result.stdout + result.stderr

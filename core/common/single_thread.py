@@ -45,27 +45,42 @@ _omp_setter_found = False
 _omp_lock = threading.Lock()
 
 
+def _omp_runtimes() -> list[str]:
+    """Paths of the OpenMP runtimes loaded in this process, torch's own first (other
+    packages bring theirs: scikit-learn ships its own libgomp, which torch does not use)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "/" in line}
+    except OSError:
+        return []
+    names = ("libgomp", "libomp", "libiomp")
+    found = [path for path in paths if os.path.basename(path).startswith(names)]
+    torch_dir = os.path.dirname(torch.__file__)
+    return sorted(found, key=lambda path: (not path.startswith(torch_dir), path))
+
+
 def _find_omp_setter() -> Callable[[int], None] | None:
-    """``omp_set_num_threads`` of the OpenMP runtime torch loaded (GNU, LLVM or Intel), or
-    None where it cannot be found (no /proc, or a torch built without OpenMP)."""
+    """``omp_set_num_threads`` of the OpenMP runtime torch uses (GNU, LLVM or Intel),
+    chosen by trying each loaded runtime on this thread and keeping the one torch then
+    reports; None where there is none (no /proc, or a torch built without OpenMP)."""
     global _omp_setter, _omp_setter_found
     with _omp_lock:
         if _omp_setter_found:
             return _omp_setter
         _omp_setter_found = True
-        try:
-            with open("/proc/self/maps") as maps:
-                paths = {line.split()[-1] for line in maps if "/" in line}
-        except OSError:
-            return None
-        for path in sorted(paths):
-            if os.path.basename(path).startswith(("libgomp", "libomp", "libiomp")):
-                try:
-                    function = ctypes.CDLL(path).omp_set_num_threads  # the loaded copy
-                except (OSError, AttributeError):
-                    continue
-                function.argtypes = [ctypes.c_int]
-                function.restype = None
+        current = torch.get_num_threads()  # also initialises this thread's settings
+        probe = current + 1
+        for path in _omp_runtimes():
+            try:
+                function = ctypes.CDLL(path).omp_set_num_threads  # the loaded copy
+            except (OSError, AttributeError):
+                continue
+            function.argtypes = [ctypes.c_int]
+            function.restype = None
+            function(probe)
+            responds = torch.get_num_threads() == probe
+            function(current)
+            if responds:
                 _omp_setter = function
                 break
         return _omp_setter

@@ -14,7 +14,7 @@ from PIL import Image
 from core.attribution import attributor_for
 from core.common.samples import sample_path
 from core.models import load_model
-from tests.browser.helpers import SCRIPT_TIMEOUT_MS, wait_for_app
+from tests.browser.helpers import SCRIPT_TIMEOUT_MS, download, wait_for_app
 
 SESSIONS = {
     "gradcam,saliency": {},
@@ -47,11 +47,8 @@ def test_four_sessions_at_once_get_the_single_session_maps(browser, app_server) 
         wait_for_app(page, 4 * SCRIPT_TIMEOUT_MS)
         errors += page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
         errors += page.locator('[data-testid="stException"]').all_inner_texts()
-        with page.expect_download(timeout=SCRIPT_TIMEOUT_MS) as info:
-            page.get_by_role("button", name="All maps (.npz)").click()
-        with open(info.value.path(), "rb") as file:
-            archive = np.load(io.BytesIO(file.read()))
-            maps[methods] = {name: archive[name] for name in archive.files}
+        archive = np.load(io.BytesIO(download(page, "All maps (.npz)")))
+        maps[methods] = {name: archive[name] for name in archive.files}
     assert not errors, errors
     model = load_model("efficientnet_lite0")
     cat = Image.open(sample_path("cat.jpg"))

@@ -9,16 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser.helpers import SCRIPT_TIMEOUT_MS, open_page
-
-
-def download(page, name: str) -> bytes:  # type: ignore[no-untyped-def]
-    """Click a download button and return the file it delivers."""
-    with page.expect_download(timeout=SCRIPT_TIMEOUT_MS) as info:
-        page.get_by_role("button", name=name).first.click()
-    path = info.value.path()
-    with open(path, "rb") as file:
-        return file.read()
+from tests.browser.helpers import SCRIPT_TIMEOUT_MS, download, open_page
 
 
 @pytest.mark.browser
