@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import io
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +31,9 @@ from PIL import Image, ImageDraw
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.startup import peak_rss_mb  # noqa: E402
+from bench.startup import peak_rss_mb, start_server, wait_until_healthy  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
-from tests.browser.helpers import wait_for_app  # noqa: E402
+from tests.browser.helpers import upload, wait_for_app  # noqa: E402
 
 TIMEOUT_MS = 300_000
 
@@ -96,22 +94,11 @@ def main() -> None:
     args = parser.parse_args()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-         "--server.headless", "true", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = start_server(port, "--server.fileWatcherType", "none")
     sampler = Sampler(server.pid)
     curve: list[tuple[int, float, float, float]] = []  # upload, RSS after, peak so far, seconds
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_healthy(url)
         sampler.start()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
@@ -128,9 +115,7 @@ def main() -> None:
             for index in range(args.uploads):
                 name, mime, data = photo(index)
                 start = time.perf_counter()
-                page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-                    files=[{"name": name, "mimeType": mime, "buffer": data}]
-                )
+                upload(page, name, data, mime)
                 page.get_by_text(f"{name}, as").wait_for(timeout=TIMEOUT_MS)
                 page.get_by_text("maps ready.").wait_for(timeout=TIMEOUT_MS)
                 wait_for_app(page, TIMEOUT_MS)

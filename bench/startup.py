@@ -11,8 +11,10 @@ Target (issue 2): start-up <= 10 s on the 2-core CI machine.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -26,6 +28,28 @@ from tests.browser.test_smoke import url_path  # noqa: E402
 from ui.pages import PAGES  # noqa: E402
 
 
+def start_server(port: int, *options: str) -> subprocess.Popen:
+    """``streamlit run streamlit_app.py``, headless on ``port``, output discarded; more
+    ``--name value`` options after those."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+         "--server.headless", "true", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", *options],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def wait_until_healthy(url: str) -> None:
+    """Poll Streamlit's health endpoint until it answers ``ok``."""
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                if response.read() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.05)
+
+
 def peak_rss_mb(pid: int) -> float:
     """Peak resident set size of a process and its children (Linux VmHWM), in MB."""
     total = 0.0
@@ -37,9 +61,6 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def main() -> None:
-    import subprocess
-    import urllib.request
-
     from playwright.sync_api import sync_playwright
 
     port = _free_port()
@@ -51,20 +72,9 @@ def main() -> None:
         )
         page = browser.new_page()
         started = time.perf_counter()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-             "--server.headless", "true", "--server.port", str(port),
-             "--browser.gatherUsageStats", "false"],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        server = start_server(port)
         try:
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                        if response.read() == b"ok":
-                            break
-                except OSError:
-                    time.sleep(0.05)
+            wait_until_healthy(url)
             server_ready = time.perf_counter() - started
             page.goto(url)
             wait_for_app(page)

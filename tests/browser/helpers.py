@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mimetypes
+
 SCRIPT_TIMEOUT_MS = 60_000
 
 
@@ -54,3 +56,12 @@ def download(page, name: str, attempts: int = 3) -> bytes:  # type: ignore[no-un
             if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def upload(page, name: str, data: bytes, mime: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Put a file into the page's upload widget and wait for the run it starts."""
+    mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": name, "mimeType": mime, "buffer": data}]
+    )
+    wait_for_app(page)

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser.helpers import SCRIPT_TIMEOUT_MS, assert_no_error, open_page, wait_for_app
+from tests.browser.helpers import (
+    SCRIPT_TIMEOUT_MS,
+    assert_no_error,
+    open_page,
+    upload,
+    wait_for_app,
+)
 
 
 def _png_with_transparency() -> bytes:
@@ -31,10 +37,7 @@ def _truncated_jpeg() -> bytes:
 def _upload(page, name: str, mime: str, data: bytes) -> None:  # type: ignore[no-untyped-def]
     page.get_by_role("radio", name="Upload", exact=True).click()
     wait_for_app(page)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-        files=[{"name": name, "mimeType": mime, "buffer": data}]
-    )
-    wait_for_app(page)
+    upload(page, name, data, mime)
 
 
 @pytest.mark.browser

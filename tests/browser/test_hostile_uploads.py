@@ -7,20 +7,10 @@ photo afterwards.
 
 from __future__ import annotations
 
-import mimetypes
-
 import pytest
 
-from tests.browser.helpers import SCRIPT_TIMEOUT_MS, open_page, wait_for_app
+from tests.browser.helpers import SCRIPT_TIMEOUT_MS, open_page, upload, wait_for_app
 from tests.hostile_files import corpus
-
-
-def upload(page, name: str, data: bytes) -> None:  # type: ignore[no-untyped-def]
-    mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-        files=[{"name": name, "mimeType": mime, "buffer": data}]
-    )
-    wait_for_app(page)
 
 
 @pytest.mark.browser
