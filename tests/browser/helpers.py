@@ -40,21 +40,25 @@ def assert_no_error(page) -> None:
 def download(page, name: str, attempts: int = 3) -> bytes:  # type: ignore[no-untyped-def]
     """Click the download button called ``name`` and return the file it delivers.
 
-    A button made with a callable (Streamlit's deferred download) holds an id that the
-    session's next run replaces; a click that lands just as a run ends asks for the old id
-    and gets nothing (the server logs "Deferred file ... not found", seen under load in a
-    full suite run), so the click is repeated once the app is idle again.
+    A button made with a callable (Streamlit's deferred download) can fail to deliver under
+    load: seen twice in full suite runs with four sessions busy, once as "Deferred file ...
+    not found" in the server log (the id revoked by a run), once as a button left disabled
+    after the click. Then the page is reloaded (the view is in the URL and the maps come
+    back from the shared cache) and the button clicked again.
     """
     for attempt in range(attempts):
         wait_for_app(page)
         try:
             with page.expect_download(timeout=SCRIPT_TIMEOUT_MS // attempts) as info:
-                page.get_by_role("button", name=name).first.click()
+                page.get_by_role("button", name=name).first.click(
+                    timeout=SCRIPT_TIMEOUT_MS // attempts
+                )
             with open(info.value.path(), "rb") as file:
                 return file.read()
         except Exception:  # playwright's TimeoutError; the last one is raised
             if attempt == attempts - 1:
                 raise
+            page.reload()
     raise AssertionError("unreachable")
 
 
