@@ -14,9 +14,11 @@ def test_drawing_a_box_scores_every_map(page, app_url) -> None:  # type: ignore[
     open_page(page, app_url, "/explain")
     main = page.locator('[data-testid="stMain"]')
     main.get_by_text("maps ready.").wait_for(timeout=SCRIPT_TIMEOUT_MS)
+    wait_for_app(page)  # the trust section renders after the maps: a rerun would reset the canvas
     page.get_by_role("tab", name="Your guess").click()
     canvas = page.locator("canvas.upper-canvas").first
     canvas.wait_for()
+    wait_for_app(page)
     box = canvas.bounding_box()
     assert box is not None
     # the cat's head is in the upper middle of the default sample
