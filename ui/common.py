@@ -127,11 +127,13 @@ def _remember(picked: ImageInput, key: str, uploaded: bool) -> None:
         # The session's uploads are kept for the embedding and the dataset examples, which
         # look at them at the models' input sizes: a copy at most UPLOAD_SIDE pixels long,
         # without the file's bytes, so 32 of them hold ~25 MB per session, not ~400 MB.
-        small = picked.image.copy()
-        small.thumbnail((UPLOAD_SIDE, UPLOAD_SIDE))
         uploads: dict[str, ImageInput] = st.session_state.setdefault(UPLOADS, {})
-        uploads.pop(picked.key, None)
-        uploads[picked.key] = ImageInput(small, picked.key, picked.label)
+        kept = uploads.pop(picked.key, None)  # every rerun comes here: copy once per upload
+        if kept is None:
+            small = picked.image.copy()
+            small.thumbnail((UPLOAD_SIDE, UPLOAD_SIDE))
+            kept = ImageInput(small, picked.key, picked.label)
+        uploads[picked.key] = kept
         while len(uploads) > MAX_UPLOADS:
             uploads.pop(next(iter(uploads)))
 

@@ -200,7 +200,8 @@ bar.progress(1.0, text=f"{len(order)} map{'s' if len(order) != 1 else ''} ready.
 
 maps = {name: result.heatmap for name, result in results.items()}
 table = trust_section(model, picked.image, picked.key, target, maps, params)
-release_memory()  # the panel's activations go back to the OS (core/common/memory.py)
+if to_run:  # the new maps' activations go back to the OS (~190 ms: not on cached reruns)
+    release_memory()
 log_hooks_left(model)
 export_sidebar(
     model,
