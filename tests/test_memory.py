@@ -37,3 +37,32 @@ def test_freed_memory_in_the_middle_of_the_heap_goes_back_to_the_os() -> None:
     assert release_memory()
     assert before - rss_mb() > 100, (before, rss_mb())
     assert keep[0] == 1
+
+
+def test_the_router_keeps_gpu_and_notebook_libraries_out_and_gradient_maps_still_work() -> None:
+    """streamlit_app.py blocks triton and IPython before torch is imported (~90 MB of RSS
+    with the CUDA build); torchvision, torch._dynamo and Captum still import, and a Captum
+    guided-backprop map on the embedded model is computed in that process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import runpy, sys\n"
+        "runpy.run_path('streamlit_app.py')\n"
+        "import torch._dynamo, captum.attr\n"
+        "from core.attribution import attribute\n"
+        "from core.models import load_model\n"
+        "import torch\n"
+        "model = load_model(pretrained=False)\n"
+        "heat = attribute(model.net, torch.rand(1, 3, 224, 224), 'guided_backprop', 0)\n"
+        "assert heat.shape[-2:] == (224, 224), heat.shape\n"
+        "assert sys.modules['triton'] is None and sys.modules['IPython'] is None\n"
+        "print('ok')\n"
+    )
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok"), done.stdout[-2000:]

@@ -94,7 +94,7 @@ class ImageInput:
 
 
 # Few entries: each holds a decoded photo (up to 2048 x 2048 x 3 bytes = 12 MB).
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_data(show_spinner=False, max_entries=2)  # the current photo and the previous
 def _decode(data: bytes) -> tuple[Image.Image, list[str]]:
     loaded = load_image(data)
     return loaded.image, loaded.notes

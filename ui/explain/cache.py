@@ -28,7 +28,7 @@ def map_cache() -> LRUCache[Attribution]:
 @st.cache_resource
 def trust_cache() -> LRUCache[object]:
     """Faithfulness tables, agreement and sanity cascades, shared by every session."""
-    return LRUCache(max_entries=64, max_bytes=48 * 2**20)
+    return LRUCache(max_entries=64, max_bytes=24 * 2**20)
 
 
 @st.cache_resource(show_spinner="Measuring one forward and one backward pass...")
