@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,32 @@ def test_each_tile_says_which_engine_ran_it() -> None:
     captions = dict(c.split(" · ", 1) for c in tile_captions(app))
     assert " on torch " in captions["Grad-CAM"]
     assert " on ONNX Runtime " in captions["Occlusion"]
+
+
+def _page_namespaces() -> list[dict]:
+    """The module namespaces of this page's runs still alive (one per run that is kept)."""
+    gc.collect()
+    return [
+        space
+        for space in gc.get_objects()
+        if type(space) is dict and space.get("__file__") == PAGE and "picked" in space
+    ]
+
+
+def test_the_class_follows_the_photo_and_no_earlier_run_stays_in_memory() -> None:
+    """One class widget per model: a new photo starts at its own top-1, the photo the
+    user comes back to as well, and the last run's namespace is the only one alive.
+
+    Streamlit keeps the record of every widget drawn in a session; with a key per photo
+    and a format function defined in the page, each photo kept its run's whole namespace
+    (decoded photo, file bytes, maps, tiles): ~4 MB per upload in the 50-upload soak."""
+    app = start(["gradcam"])
+    cat = classify(default_model(), Image.open(sample_path("cat.jpg")), 2)
+    app.selectbox(key="explain_target_efficientnet_lite0").set_value(cat[1].index).run()
+    assert f"Why “{cat[1].label}”?" in [s.value for s in app.subheader]
+    for sample in ("espresso.jpg", "rocket.jpg", "cat.jpg"):
+        app.selectbox(key="explain_image_sample").set_value(sample).run()
+        assert not app.exception, [e.value for e in app.exception]
+        top1 = classify(default_model(), Image.open(sample_path(sample)), 1)[0]
+        assert f"Why “{top1.label}”?" in [s.value for s in app.subheader], sample
+    assert len(_page_namespaces()) <= 1

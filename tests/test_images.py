@@ -5,6 +5,7 @@ Every file is generated here with PIL.
 
 from __future__ import annotations
 
+import base64
 import io
 import struct
 import zlib
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.common.images import MAX_SIDE, ImageLoadError, load_image
+from core.common.images import MAX_SIDE, ImageLoadError, data_uri, encode_image, load_image
+from core.common.samples import sample_path
 
 
 def encode(img: Image.Image, fmt: str, **options) -> bytes:
@@ -171,3 +173,21 @@ def test_every_hostile_file_ends_as_promised() -> None:
         assert max(loaded.image.size) <= MAX_SIDE
         assert model.crop(loaded.image).size == (224, 224)
         assert len(classify(model, loaded.image, 3)) == 3
+
+
+def test_an_image_goes_to_bytes_and_a_data_uri_and_back() -> None:
+    """PNG is lossless; JPEG (RGBA flattened to RGB) stays within a few levels of the
+    photo in a fraction of the bytes; a data URI carries the same file."""
+    photo = load_image(sample_path("cat.jpg").read_bytes()).image
+    photo.thumbnail((512, 512))
+    png = encode_image(photo, "PNG")
+    assert np.array_equal(np.asarray(load_image(png).image), np.asarray(photo))
+    jpeg = encode_image(photo.convert("RGBA"), "JPEG")
+    back = np.asarray(load_image(jpeg).image, dtype=np.int16)
+    assert back.shape == np.asarray(photo).shape
+    assert np.abs(back - np.asarray(photo, dtype=np.int16)).mean() < 3
+    assert len(jpeg) < len(png) / 3 < photo.width * photo.height
+    uri = data_uri(photo, "JPEG")
+    assert uri.startswith("data:image/jpeg;base64,")
+    assert base64.b64decode(uri.split(",", 1)[1]) == encode_image(photo, "JPEG")
+    assert data_uri(photo).startswith("data:image/png;base64,")

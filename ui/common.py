@@ -13,7 +13,12 @@ import streamlit as st
 from PIL import Image
 
 from core.common.hooks import count_hooks
-from core.common.images import SUPPORTED_EXTENSIONS, ImageLoadError, load_image
+from core.common.images import (
+    SUPPORTED_EXTENSIONS,
+    ImageLoadError,
+    encode_image,
+    load_image,
+)
 from core.common.samples import SAMPLES, sample_path
 from core.models import (
     DEFAULT_MODEL,
@@ -105,7 +110,7 @@ def _decode(data: bytes) -> tuple[Image.Image, list[str]]:
 # them when the user switches pages), and a picker called with ``follow=True`` offers
 # the last one as its first option.
 LAST_IMAGE = "shared_last_image"  # (ImageInput, picker key) of the last picked image
-UPLOADS = "shared_uploads"  # image key -> ImageInput of every upload decoded this session
+UPLOADS = "shared_uploads"  # image key -> KeptUpload of every upload decoded this session
 MAX_UPLOADS = 32
 UPLOAD_SIDE = 512
 LAST_USED = "Last used"
@@ -116,7 +121,26 @@ def last_image() -> tuple[ImageInput, str] | None:
     return st.session_state.get(LAST_IMAGE)
 
 
-def session_uploads() -> list[ImageInput]:
+@dataclass(frozen=True)
+class KeptUpload:
+    """A photo uploaded earlier in this session, kept small for the other pages.
+
+    Attributes:
+        key: Hash of the uploaded file's bytes (the photo's cache key everywhere).
+        label: The file's name.
+        jpeg: The photo at most ``UPLOAD_SIDE`` pixels long, as a JPEG (quality 95).
+    """
+
+    key: str
+    label: str
+    jpeg: bytes = field(repr=False)
+
+    def image(self) -> Image.Image:
+        """The kept photo, decoded (RGB)."""
+        return load_image(self.jpeg).image
+
+
+def session_uploads() -> list[KeptUpload]:
     """Every photo uploaded (and decoded) in this session, oldest first (at most 32)."""
     return list(st.session_state.get(UPLOADS, {}).values())
 
@@ -126,13 +150,14 @@ def _remember(picked: ImageInput, key: str, uploaded: bool) -> None:
     if uploaded:
         # The session's uploads are kept for the embedding and the dataset examples, which
         # look at them at the models' input sizes: a copy at most UPLOAD_SIDE pixels long,
-        # without the file's bytes, so 32 of them hold ~25 MB per session, not ~400 MB.
-        uploads: dict[str, ImageInput] = st.session_state.setdefault(UPLOADS, {})
-        kept = uploads.pop(picked.key, None)  # every rerun comes here: copy once per upload
+        # as a JPEG: 32 of them hold ~2-3 MB per session (decoded: ~20 MB; full size with
+        # the files' bytes: ~400 MB).
+        uploads: dict[str, KeptUpload] = st.session_state.setdefault(UPLOADS, {})
+        kept = uploads.pop(picked.key, None)  # every rerun comes here: encode once per upload
         if kept is None:
             small = picked.image.copy()
             small.thumbnail((UPLOAD_SIDE, UPLOAD_SIDE))
-            kept = ImageInput(small, picked.key, picked.label)
+            kept = KeptUpload(picked.key, picked.label, encode_image(small, "JPEG"))
         uploads[picked.key] = kept
         while len(uploads) > MAX_UPLOADS:
             uploads.pop(next(iter(uploads)))

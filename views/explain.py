@@ -98,12 +98,19 @@ with right:
     show_top_k(predictions)
     top_indices = [p.index for p in predictions]
     options = top_indices + [i for i in range(len(model.labels)) if i not in top_indices]
-    target_key = f"explain_target_{model.name}_{picked.key}"
+    # One class widget per model, set back to the top-1 class when the photo changes. Not
+    # one key per photo, nor a lambda defined here: Streamlit keeps the record of every
+    # widget ever drawn in a session, and a callable from this script keeps this run's
+    # whole namespace (photo, maps, tiles) alive with it: ~4 MB per photo (issue 15).
+    target_key = f"explain_target_{model.name}"
+    if st.session_state.get(f"{target_key}_photo") != picked.key:
+        st.session_state[f"{target_key}_photo"] = picked.key
+        st.session_state[target_key] = top_indices[0]
     pending_class(target_key)
     target = st.selectbox(
         "Class to explain",
         options,
-        format_func=lambda i: model.labels[i],
+        format_func=model.labels.__getitem__,
         key=target_key,
         help="Top-1 by default; any of the classes can be explained.",
     )

@@ -10,6 +10,8 @@ from core.common.images import (
     SUPPORTED_EXTENSIONS,
     ImageLoadError,
     LoadedImage,
+    data_uri,
+    encode_image,
     load_image,
     to_rgb,
 )
@@ -21,6 +23,8 @@ from core.common.single_thread import run_single_threaded, single_threaded, torc
 from core.common.torch_calls import call_arg, tensors_in
 
 __all__ = [
+    "data_uri",
+    "encode_image",
     "SAMPLES",
     "SUPPORTED_EXTENSIONS",
     "ImageLoadError",

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from core.common.images import encode_image
+
 
 def png_bytes(picture: Image.Image) -> bytes:
     """An image as PNG bytes (a tile, as shown on the page)."""
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return encode_image(picture, "PNG")
 
 
 def npy_bytes(heatmap: np.ndarray) -> bytes:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import html
 from datetime import UTC, datetime
 
-from PIL import Image
-
 from core.attribution import METHODS
 from core.attribution.display import render
-from core.common.images import load_image
+from core.common.images import data_uri, load_image
 from core.models import ImageModel
-from core.reports.exports import png_bytes
 from core.reports.panel import Panel
 from core.reports.versions import library_versions
 
@@ -25,11 +21,6 @@ td, th { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
 figure { margin: 0; } figure img { width: 100%; border-radius: 4px; }
 figcaption { font-size: 0.85rem; color: #555; } code { font-size: 0.85rem; }
 """
-
-
-def data_uri(picture: Image.Image) -> str:
-    """A PNG data URI of an image (to inline it in HTML)."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes(picture)).decode()
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from core.attribution import METHODS, estimate_seconds
 from core.attribution.display import render
+from core.common import data_uri
 from core.evaluation import (
     DEFAULT_SUBSTRATE,
     SUBSTRATES,
@@ -284,7 +285,10 @@ def guess_panel(
     with left:
         canvas = st_canvas(
             fill_color="rgba(255, 165, 0, 0.15)", stroke_width=2, stroke_color="#ff8c00",
-            background_image=crop.resize((CANVAS, CANVAS)), drawing_mode="rect",
+            # A JPEG data URI, not the image: the component keeps the last 32 images it
+            # encoded itself (as ~1.5 MB PNGs) in a process-wide cache; a URI it passes on.
+            background_image=data_uri(crop.resize((CANVAS, CANVAS)), "JPEG"),
+            drawing_mode="rect",
             update_streamlit=True, height=CANVAS, width=CANVAS,
             key=f"trust_canvas_{model.name}_{image_key[:16]}",
         )  # fmt: skip

@@ -11,7 +11,6 @@ import numpy as np
 import streamlit as st
 import torch
 import torchvision.transforms.functional as TF
-from PIL import Image
 from torch import nn
 
 from core import digits
@@ -19,7 +18,7 @@ from core.common.images import load_image
 from core.common.samples import SAMPLES, sample_path
 from core.inside import DIGITS_INPUT, InputSpec, input_spec
 from core.models import ImageModel
-from ui.common import ImageInput, image_picker, model_picker, session_uploads
+from ui.common import ImageInput, KeptUpload, image_picker, model_picker, session_uploads
 
 DIGIT_CNN = "digits"
 NETWORKS = {
@@ -165,10 +164,10 @@ def _sample_crops(model_name: str, _model: ImageModel) -> tuple[list[str], torch
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _upload_crop(
-    model_name: str, image_key: str, _model: ImageModel, _image: Image.Image
+    model_name: str, image_key: str, _model: ImageModel, _upload: KeptUpload
 ) -> torch.Tensor:
-    """An upload's crop ``(1, 3, H, W)`` for one model."""
-    return TF.to_tensor(_model.crop(_image)).unsqueeze(0)
+    """An upload's crop ``(1, 3, H, W)`` for one model (decoded only on a cache miss)."""
+    return TF.to_tensor(_model.crop(_upload.image())).unsqueeze(0)
 
 
 def image_set(subject: Subject) -> ImageSet:
@@ -186,7 +185,7 @@ def image_set(subject: Subject) -> ImageSet:
     for upload in session_uploads():
         keys.append(upload.key)
         captions.append(upload.label)
-        parts.append(_upload_crop(model.name, upload.key, model, upload.image))
+        parts.append(_upload_crop(model.name, upload.key, model, upload))
     user = keys.index(subject.image_key) if subject.image_key in keys else None
     if user is None and subject.pixels is not None:
         parts.append(subject.pixels)
