@@ -23,8 +23,6 @@ from core.common.single_thread import run_single_threaded, single_threaded, torc
 from core.common.torch_calls import call_arg, tensors_in
 
 __all__ = [
-    "data_uri",
-    "encode_image",
     "SAMPLES",
     "SUPPORTED_EXTENSIONS",
     "ImageLoadError",
@@ -33,6 +31,8 @@ __all__ = [
     "batch_norm_affine",
     "call_arg",
     "count_hooks",
+    "data_uri",
+    "encode_image",
     "fold_affine",
     "fast_layout",
     "fold_conv_bn",

@@ -177,12 +177,11 @@ def data_uri(picture: Image.Image, image_format: str = "PNG") -> str:
             bytes).
 
     Returns:
-        ``data:image/<format>;base64,...``.
+        ``data:<MIME type>;base64,...``.
     """
-    mime = (
-        "image/jpeg" if image_format.upper() in ("JPEG", "JPG") else f"image/{image_format.lower()}"
-    )
-    return f"data:{mime};base64," + base64.b64encode(encode_image(picture, image_format)).decode()
+    encoded = base64.b64encode(encode_image(picture, image_format)).decode()
+    fmt = "JPEG" if image_format.upper() == "JPG" else image_format.upper()
+    return f"data:{Image.MIME[fmt]};base64,{encoded}"  # PIL's own format -> MIME type table
 
 
 def describe_mode(mode: str) -> str:
