@@ -25,13 +25,12 @@ BATCH = 32
 
 
 def probe() -> dict[str, Any]:
-    """RSS in MB of this process: at start, after importing torch, after the passes, peak."""
+    """RSS in MB of this process after importing torch and after the passes, and its peak."""
     import psutil
 
     def rss() -> float:
         return psutil.Process().memory_info().rss / 2**20
 
-    start = rss()
     import torch
 
     torch.set_num_threads(2)
@@ -48,7 +47,6 @@ def probe() -> dict[str, Any]:
     peak = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM"))
     return {
         "torch": torch.__version__,
-        "start": start,
         "import": imported,
         "passes": worked,
         "peak": peak,
