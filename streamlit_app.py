@@ -3,18 +3,37 @@
 Run with ``streamlit run streamlit_app.py``.
 """
 
+import importlib.abc
 import logging
 import sys
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 
 # Two imports this CPU-only server never uses, kept out before anything imports torch
 # (measured with this machine's torch build: ~90 MB of resident memory, issue 15):
 # - triton (70 MB, libtriton.so) compiles GPU kernels for torch.compile; torchvision's
 #   ops import torch._dynamo, which imports it when it is installed.
 # - IPython (20 MB) is imported by Captum's notebook visualisation helpers.
-# Both libraries are optional to their importers, which catch the ImportError that a
-# None entry in sys.modules raises.
-for _unused in ("triton", "IPython"):
-    sys.modules.setdefault(_unused, None)  # type: ignore[assignment]
+# Both libraries are optional to their importers, which catch the ImportError. Not by
+# None entries in sys.modules: code that tests `"IPython" in sys.modules` before
+# importing it (Ray's logging, in a thread) then fails (issue 20).
+KEPT_OUT = ("triton", "IPython")
+
+
+class KeepOut(importlib.abc.MetaPathFinder):
+    """Makes importing a kept-out package raise ModuleNotFoundError."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name.partition(".")[0] in KEPT_OUT:
+            raise ModuleNotFoundError(f"{name} is kept out of this server", name=name)
+        return None
+
+
+if not any(type(finder).__name__ == "KeepOut" for finder in sys.meta_path):
+    sys.meta_path.insert(0, KeepOut())
 
 import streamlit as st  # noqa: E402 - after the entries above
 

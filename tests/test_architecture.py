@@ -24,8 +24,9 @@ ALLOWED: dict[str, set[str]] = {
     "playground": {"common"},
     "inside": {"common", "models"},
     "evaluation": {"common", "models", "attribution"},
-    "reports": {"common", "models", "attribution", "evaluation"},
-    "cli": {"common", "models", "attribution", "evaluation"},
+    "pipeline": {"common", "models", "attribution"},
+    "reports": {"common", "models", "attribution", "evaluation", "pipeline"},
+    "cli": {"common", "models", "attribution", "evaluation", "pipeline"},
 }
 
 

@@ -13,8 +13,8 @@ from core.attribution import METHODS
 from core.common.hooks import count_hooks
 from core.common.samples import sample_path
 from core.models import classify
+from core.pipeline import map_cache
 from ui.common import default_model
-from ui.explain.cache import map_cache
 
 PAGE = str(Path(__file__).resolve().parent.parent / "views" / "explain.py")
 TIMEOUT = 180
@@ -35,7 +35,7 @@ CHEAP = {
 @pytest.fixture(autouse=True)
 def empty_map_cache() -> None:
     """Each test starts with no map computed (other tests share this process's cache)."""
-    map_cache.clear()
+    map_cache().clear()
 
 
 def start(methods: list[str], **state: object) -> AppTest:
@@ -60,7 +60,7 @@ def test_sample_with_three_methods_cheapest_first_then_cached() -> None:
     captions = tile_captions(app)
     assert [c.split(" · ")[0] for c in captions] == ["Grad-CAM", "Saliency", "Integrated Gradients"]
     assert all(c.endswith("(just now)") for c in captions)
-    assert "3 maps ready." in app.get("progress")[-1].proto.text
+    assert "3 maps ready." in [c.value for c in app.caption]
     assert count_hooks(default_model().net) == 0
 
     app.run()  # same inputs again: every map from the cache, with its first run time

@@ -16,7 +16,7 @@ from torch import nn
 from core import digits, inside
 from core.common.hooks import count_hooks
 from core.inside.examples import _square_holding
-from core.inside.objectives import call_order
+from core.inside.objectives import call_order, objective_values, tap_layers
 from core.inside.regularisers import penalty, random_transform
 from core.models import load_model
 
@@ -74,8 +74,30 @@ TRANSFORMS = inside.Settings(
 # ------------------------------------------------------------------ feature visualisation
 
 
+def strongest_real_digit(net: nn.Module, objective: inside.Objective, mnist) -> float:
+    """The objective's largest value over 500 real test digits (a reference computed in
+    the same run, on the same CPU, as the optimisation it is compared with)."""
+    images, _ = mnist
+    assert objective.layer is not None
+    with tap_layers(net, [objective.layer]) as tap, torch.no_grad():
+        logits = tap.run(images[:500])
+        values, _ = objective_values([objective] * 500, tap.outputs, logits)
+    return float(values.max())
+
+
 @pytest.mark.parametrize("objective", DIGIT_OBJECTIVES, ids=lambda o: o.kind)
-def test_every_objective_rises_by_a_wide_margin_and_the_net_is_untouched(net, objective):
+def test_every_objective_rises_by_a_wide_margin_and_the_net_is_untouched(net, objective, mnist):
+    """What "rises by a wide margin" means, per kind, with margins that hold on any CPU
+    (values measured with 1 and 2 threads, ATEN_CPU_CAPABILITY default, avx2 and avx512;
+    60 steps of random jitter, rotation and scale, so the last value is noisy):
+
+    - probability: from below 0.2 to above 0.95 (reached: 0.999+);
+    - neuron, channel, logit: at least doubled, and by at least 0.5 (reached: 3-25x);
+    - a whole layer (DeepDream: the mean squared activation of every unit) rises less,
+      because every unit's square counts, including units the image cannot raise at
+      once: at least 1.5x its start (reached: 2.0x), and above twice the strongest of
+      500 real digits (reached: 2.6x), i.e. no digit excites the layer as much.
+    """
     before = state(net)
     result = inside.visualise(net, inside.DIGITS_INPUT, [objective], TRANSFORMS)
     assert_untouched(net, before)
@@ -83,6 +105,9 @@ def test_every_objective_rises_by_a_wide_margin_and_the_net_is_untouched(net, ob
     if objective.kind == "probability":
         assert initial < 0.2
         assert final > 0.95
+    elif objective.kind == "layer":
+        assert final > 1.5 * initial
+        assert final > 2 * strongest_real_digit(net, objective, mnist)
     else:
         assert final > initial + max(0.5, abs(initial))  # at least doubled
     assert result.images.shape == (1, 28, 28, 1)

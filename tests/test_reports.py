@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from core.attribution import (
-    DEFAULT_METHODS,
     METHODS,
+    PassTimes,
     attributor_for,
     calibrate,
     estimate_seconds,
@@ -160,15 +160,27 @@ def test_view_query_round_trip_and_bad_values_become_defaults_with_notices() -> 
         assert word in text
 
 
-def test_estimates_are_within_a_factor_3_of_the_real_time(lite0: ImageModel) -> None:
-    """The page promises estimates, not timings: within 2x on a quiet machine, and the
-    margin here is wider because the suite's machine is busy (a 2.1x miss was seen in a
-    full run on 2 cores, guided backprop 0.04 s vs 0.08 s)."""
-    image = Image.open(sample_path("cat.jpg"))
-    times = calibrate(lite0)
+def test_estimates_follow_the_declared_passes_and_the_measured_pass_times(
+    lite0: ImageModel,
+) -> None:
+    """An estimate is each method's declared passes priced at the model's measured pass
+    times: checked here by hand on fixed pass times. How close estimates come to real
+    times on a machine is a timing, measured by bench/classroom.py (estimate / real per
+    method), not asserted in a test: it depends on the machine and its load."""
+    times = PassTimes(forward=0.01, gradient=0.03, batched_gradient=0.02,
+                      engine_forward=0.004, engine="ONNX Runtime")  # fmt: skip
     shape = input_shape_for(lite0)
-    for name in DEFAULT_METHODS:
-        estimate = estimate_seconds(METHODS[name], {}, shape, times)
-        real = min(attributor_for(lite0, image).attribute(name, 285).seconds for _ in range(3))
-        # maps that reuse another's work are not cheaper here: each run is a fresh input
-        assert 1 / 3 <= estimate / real <= 3.0, (name, estimate, real)
+
+    def seconds(name: str, **params: object) -> float:
+        return estimate_seconds(METHODS[name], params, shape, times)
+
+    assert seconds("saliency") == pytest.approx(0.03)  # one forward + backward
+    assert seconds("gradcam") == pytest.approx(0.01)  # a forward; the backward is short
+    assert seconds("guided_gradcam") == pytest.approx(0.03 + 0.01)
+    assert seconds("integrated_gradients", steps=32) == pytest.approx(32 * 0.02)  # batched
+    # 224 / 56 = 4 windows a side, plus the unoccluded pass, on the forward engine
+    assert seconds("occlusion", patch=56, stride=56) == pytest.approx(17 * 0.004)
+    assert seconds("lime", samples=500) == pytest.approx(500 * 0.004)
+    measured = calibrate(lite0)  # real timings: only their kind is checked here
+    assert min(measured.forward, measured.gradient, measured.batched_gradient) > 0
+    assert measured.engine_forward > 0

@@ -9,8 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.models import ModelSpec, registry
+from core.pipeline import map_cache
 from ui.common import _zoo_model
-from ui.explain.cache import map_cache
 
 VIEWS = Path(__file__).resolve().parent.parent / "views"
 TIMEOUT = 240

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui.explain.cache import map_cache, trust_cache
+from core.pipeline import map_cache
+from ui.explain.cache import trust_cache
 from ui.explain.trust import canvas_boxes
 
 PAGE = str(Path(__file__).resolve().parent.parent / "views" / "explain.py")

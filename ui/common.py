@@ -20,17 +20,19 @@ from core.common.images import (
     load_image,
 )
 from core.common.samples import SAMPLES, sample_path
+from core.common.scheduler import default_scheduler
 from core.models import (
     DEFAULT_MODEL,
     ImageModel,
     ModelUnavailable,
     Prediction,
-    classify,
     list_models,
     load_model,
     model_spec,
     weights_available,
 )
+from core.pipeline import submit_top_k
+from ui.work import session_id
 
 
 @st.cache_resource(show_spinner="Loading the embedded model...")
@@ -218,12 +220,18 @@ def image_picker(
     return picked
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
 def cached_top_k(
-    model_name: str, image_key: str, _image: Image.Image, k: int = 5
+    model_name: str, image_key: str, image: Image.Image, k: int = 5
 ) -> list[Prediction]:
-    """Top-k predictions, cached on (model, image bytes hash, k)."""
-    return classify(cached_model(model_name), _image, k)
+    """Top-k predictions, cached on (model, image bytes hash, k) for every session; a
+    new photo's are computed on the shared scheduler, ahead of any map."""
+    scheduler = default_scheduler()
+    ticket = submit_top_k(session_id(), cached_model(model_name), image_key, image, k)
+    while ticket.pending:
+        scheduler.wait(session_id(), [ticket], 0.25)
+    if ticket.state != "done" or ticket.result is None:
+        raise RuntimeError(f"the top-{k} classes could not be computed: {ticket.error}")
+    return ticket.result
 
 
 def show_top_k(predictions: list[Prediction]) -> None:

@@ -1,19 +1,24 @@
 """Compare models: the same photo through several models x several methods, one grid.
 
 Each model uses its own preprocessing and CAM layer; each row is labelled with that
-model's top-1 class and probability. Maps come from (and go to) the same process-wide
-cache as "Explain an image".
+model's top-1 class and probability. Maps go through the same pipeline, scheduler and
+cache as "Explain an image" (a map computed there with the default settings is found
+here, and the other way round).
 """
 
 from __future__ import annotations
 
-import streamlit as st
+from typing import Any
 
-from core.attribution import METHODS, Attribution, MethodNotApplicable, attributor_for
+import streamlit as st
+from PIL import Image
+
+from core.attribution import METHODS, Attribution
 from core.attribution.display import render
 from core.models import ModelUnavailable, list_models, model_spec, weights_available
+from core.pipeline import Failed, MapJob, NotApplicable, keep_only, map_request, submit_maps
 from ui.common import cached_model, cached_top_k, image_picker
-from ui.explain.cache import map_cache
+from ui.work import describe, enter, session_id, wait_for
 
 DEFAULT_GRID_METHODS = ["gradcam", "saliency", "integrated_gradients"]
 
@@ -72,11 +77,15 @@ if same_class and models:
         format_func=lambda i: first.labels[i],
     )  # fmt: skip
 
-cache = map_cache()
+session = session_id()
+context = ("compare", picked.key, tuple(models), target)
+enter(context)  # this session's work for another photo or page stops
 header = st.columns([1] + [2] * len(methods))
 header[0].markdown("**Model**")
 for column, method in zip(header[1:], methods, strict=True):
     column.markdown(f"**{METHODS[method].title}**")
+jobs: list[MapJob] = []
+slots: dict[int, tuple[Any, Image.Image]] = {}
 for name, model in models.items():
     predictions = cached_top_k(name, picked.key, picked.image, 5)
     row_target = predictions[0].index if target is None else target
@@ -85,22 +94,35 @@ for name, model in models.items():
     share = f"{probability:.1%}" if probability is not None else "not in its top-5"
     row[0].markdown(f"**{model.title}**  \n{model.labels[row_target]}: {share}")
     crop = model.crop(picked.image)
-    run = None
-    for column, method in zip(row[1:], methods, strict=True):
-        key = (name, picked.key, method, (), row_target)
-        result = cache.get(key)
-        try:
-            if result is None:
-                run = run or attributor_for(model, picked.image)
-                with column, st.spinner(f"{METHODS[method].title}..."):
-                    result = run.attribute(method, row_target)
-                cache.put(key, result)
-        except MethodNotApplicable as err:
-            column.info(f"Does not apply: {err}")
-            continue
-        except (ValueError, TypeError, RuntimeError) as err:
-            column.warning(f"{METHODS[method].title}: {err}")
-            continue
-        assert isinstance(result, Attribution)
-        picture = render(crop, result.heatmap, METHODS[method].signed)
-        column.image(picture, caption=f"{result.seconds:.2f} s on {result.engine}", width="stretch")
+    requests = [map_request(model, picked.key, row_target, method) for method in methods]
+    row_jobs = submit_maps(session, context, model, crop, requests)
+    for job in row_jobs:
+        slots[id(job.ticket)] = (row[1 + methods.index(job.request.method)].empty(), crop)
+    jobs += row_jobs
+keep_only(session, jobs)
+
+
+def draw(job: MapJob) -> None:
+    """One cell in its current state."""
+    slot, crop = slots[id(job.ticket)]
+    title, outcome = METHODS[job.request.method].title, job.outcome
+    with slot.container():
+        if isinstance(outcome, Attribution):
+            when = "cached" if job.ticket.from_cache else "just now"
+            picture = render(crop, outcome.heatmap, METHODS[job.request.method].signed)
+            caption = f"{outcome.seconds:.2f} s on {outcome.engine} ({when})"
+            st.image(picture, caption=caption, width="stretch")
+        elif isinstance(outcome, NotApplicable):
+            st.info(f"Does not apply: {outcome.reason}")
+        elif isinstance(outcome, Failed):
+            st.warning(f"{title} failed: {outcome.reason}")
+        else:
+            st.caption(f"{title}: {describe(job.ticket, job.estimate)}")
+            if job.ticket.state == "running":
+                st.progress(job.ticket.progress)
+
+
+for job in jobs:
+    draw(job)
+by_ticket = {id(job.ticket): job for job in jobs}
+wait_for([job.ticket for job in jobs], lambda ticket: draw(by_ticket[id(ticket)]))

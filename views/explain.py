@@ -1,37 +1,32 @@
 """Explain an image: attribution maps side by side, for one photo and one class.
 
-Cheap maps are computed first and appear at once; slow ones stream in under a progress
-bar. Every map is cached, process-wide, on (image bytes hash, model, method, parameters,
-class).
+The maps are asked for through the panel pipeline (:mod:`core.pipeline`) and computed
+on the server's shared, fair scheduler: cheap maps first (every student's before
+anyone's expensive ones), each tile saying whether it is queued (and its place in
+line), running, done, cached or failed. Every map is cached process-wide under its
+request's key (model, photo hash, class, method, resolved parameters).
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import streamlit as st
 from PIL import Image
 
-from core.attribution import (
-    DEFAULT_METHODS,
-    METHODS,
-    Attribution,
-    Attributor,
-    MethodNotApplicable,
-    attributor_for,
-    by_cost,
-)
+from core.attribution import DEFAULT_METHODS, METHODS, Attribution
 from core.attribution.display import SEQUENTIAL_MAPS, render
 from core.common.memory import release_memory
-from core.models.engine import existing_engine
+from core.common.scheduler import default_scheduler
+from core.pipeline import Failed, MapJob, NotApplicable, keep_only, map_request, submit_maps
 from core.reports import ViewState, make_panel
 from ui.common import cached_top_k, image_picker, log_hooks_left, model_picker, show_top_k
-from ui.explain.cache import map_cache, pass_times
+from ui.explain.cache import failed_job, forget_failure, remember_failure, retryable_failures
 from ui.explain.export import export_sidebar, tile_downloads
-from ui.explain.params import method_params, model_input_shape
+from ui.explain.params import method_params
 from ui.explain.share import pending_class, restore_from_url, share_box, show_notices, write_url
 from ui.explain.trust import trust_section
+from ui.work import describe, enter, session_id, wait_for
 
 COLUMNS = 3
 
@@ -128,82 +123,81 @@ if not chosen:
 
 # ----------------------------------------------------------------------- computing
 
+session = session_id()
+context = ("explain", model.name, picked.key, int(target))
+enter(context)  # this session's work for another photo, model or class stops
+requests = []
+for name in chosen:
+    try:
+        requests.append(map_request(model, picked.key, int(target), name, params[name]))
+    except (ValueError, TypeError) as err:
+        st.warning(f"**{METHODS[name].title}**: {err}")
+failed = retryable_failures()
+jobs = submit_maps(session, context, model, crop, [r for r in requests if r.key not in failed])
+keep_only(session, jobs)  # maps of methods no longer chosen stop
+jobs += [failed_job(failed[r.key], r) for r in requests if r.key in failed]
 
-def map_key(name: str) -> tuple[Any, ...]:
-    """A map's cache key: model, image bytes hash, method, parameters, class."""
-    return (model.name, picked.key, name, tuple(sorted(params[name].items())), target)
 
-
-@functools.cache
-def shared_run() -> Attributor:
-    """One input, prepared once per rerun and only on a cache miss; methods share its work."""
-    return attributor_for(model, picked.image)
-
-
-def show_tile(slot: Any, name: str, result: Attribution, cached: bool) -> None:
+def show_tile(name: str, result: Attribution, when: str, estimate: float) -> None:
     method = METHODS[name]
     picture: Image.Image = render(
         crop, result.heatmap, method.signed, None if method.signed else cmap, opacity,
         None if top_percent >= 100 else top_percent,
     )  # fmt: skip
-    when = "cached" if cached else "just now"
-    with slot.container():
-        caption = (
-            f"{method.title} · {result.seconds:.2f} s (estimated {estimates[name]:.2f} s) "
-            f"on {result.engine} ({when})"
-        )
-        st.image(picture, caption=caption, width="stretch")
-        sign = "red = for, blue = against" if method.signed else "brighter = more important"
-        st.caption(f"{method.summary} ({sign}). [Paper]({method.paper})")
-        for note in result.notes:
-            st.caption(f":material/info: {note}")
-        tile_downloads(st, name, picture, result.heatmap, picked.label)
+    caption = (
+        f"{method.title} · {result.seconds:.2f} s (estimated {estimate:.2f} s) "
+        f"on {result.engine} ({when})"
+    )
+    st.image(picture, caption=caption, width="stretch")
+    sign = "red = for, blue = against" if method.signed else "brighter = more important"
+    st.caption(f"{method.summary} ({sign}). [Paper]({method.paper})")
+    for note in result.notes:
+        st.caption(f":material/info: {note}")
+    tile_downloads(st, name, picture, result.heatmap, picked.label)
 
 
-estimates = dict(by_cost(params, model_input_shape(model.name), pass_times(model.name)))
-order = list(estimates)
-st.subheader(f"Why “{model.labels[target]}”?")
-slots = []
-for row in range(0, len(order), COLUMNS):
-    columns = st.columns(COLUMNS)
-    slots.extend(column.empty() for column in columns[: len(order) - row])
-cache = map_cache()
-cached_maps = {name: cache.get(map_key(name)) for name in order}
-for slot, name in zip(slots, order, strict=True):
-    slot.caption(f"{METHODS[name].title}: waiting... (about {estimates[name]:.2f} s)")
-to_run = [name for name in order if cached_maps[name] is None]
-st.sidebar.caption(
-    f"This panel: about {sum(estimates[n] for n in to_run):.1f} s to compute "
-    f"({len(to_run)} of {len(order)} maps not cached yet)."
-)
-results: dict[str, Attribution] = {}
-shape = (3, *model.input_size)
-bar = st.progress(0.0, text="Computing...")
-for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
+def draw(job: MapJob) -> None:
+    """One tile in its current state: queued, running, or its outcome."""
+    name, ticket = job.request.method, job.ticket
     title = METHODS[name].title
+    with slots[job.request.key].container():
+        outcome = job.outcome
+        if outcome is None and ticket.pending:
+            st.caption(f"**{title}**: {describe(ticket, job.estimate)}")
+            if ticket.state == "running":
+                st.progress(ticket.progress)
+        elif isinstance(outcome, Attribution):
+            show_tile(name, outcome, "cached" if ticket.from_cache else "just now", job.estimate)
+        elif isinstance(outcome, NotApplicable):
+            st.info(f"**{title}** does not apply to {model.title}: {outcome.reason}")
+        elif isinstance(outcome, Failed):
+            remember_failure(job.request, outcome)
+            st.warning(f"**{title}** failed: {outcome.reason}")
+            if outcome.retry and st.button("Try again", key=f"explain_retry_{name}"):
+                forget_failure(job.request)
+                st.rerun()
+        else:
+            st.caption(f"**{title}**: {describe(ticket, job.estimate)}")
 
-    def report(fraction: float, done: int = done, title: str = title) -> None:
-        bar.progress((done + fraction) / len(order), text=f"{title}: {fraction:.0%}")
 
-    bar.progress(done / len(order), text=f"{title}...")
-    try:
-        result = cached_maps[name]
-        cached = result is not None
-        if result is None:
-            if not METHODS[name].needs_gradients and existing_engine(model.net, shape) is None:
-                bar.progress(done / len(order), text=f"{title}: preparing ONNX Runtime for "
-                             f"{model.title} (once per model and server)...")  # fmt: skip
-            result = shared_run().attribute(name, target, report, **params[name])
-            cache.put(map_key(name), result)
-        show_tile(slot, name, result, cached=cached)
-        results[name] = result
-    except MethodNotApplicable as err:
-        slot.info(f"**{title}** does not apply to {model.title}: {err}")
-    except (ValueError, TypeError) as err:
-        slot.warning(f"**{title}**: {err}")
-    except Exception as err:  # noqa: BLE001 - one failing method must not hide the others
-        slot.error(f"**{title}** failed: {err}")
-bar.progress(1.0, text=f"{len(order)} map{'s' if len(order) != 1 else ''} ready.")
+st.subheader(f"Why “{model.labels[target]}”?")
+slots: dict[str, Any] = {}
+for row in range(0, len(jobs), COLUMNS):
+    columns = st.columns(COLUMNS)
+    for column, job in zip(columns, jobs[row : row + COLUMNS], strict=False):
+        slots[job.request.key] = column.empty()
+to_run = [job for job in jobs if job.ticket.pending]
+st.sidebar.caption(
+    f"This panel: {len(jobs) - len(to_run)} of {len(jobs)} maps ready; about "
+    f"{sum(job.estimate for job in to_run):.1f} s of computing left "
+    f"({default_scheduler().status()['queued']} maps queued on this server)."
+)
+for job in jobs:
+    draw(job)
+by_ticket = {id(job.ticket): job for job in jobs}
+wait_for([job.ticket for job in jobs], lambda ticket: draw(by_ticket[id(ticket)]))
+results = {job.request.method: job.outcome for job in jobs if isinstance(job.outcome, Attribution)}
+st.caption(f"{len(results)} map{'s' if len(results) != 1 else ''} ready.")
 
 maps = {name: result.heatmap for name, result in results.items()}
 table = trust_section(model, picked.image, picked.key, target, maps, params)

@@ -15,6 +15,7 @@ from core.attribution.base import (
     MethodNotApplicable,
     Param,
     Params,
+    ParamValue,
 )
 from core.attribution.calibration import PassTimes, by_cost, calibrate, estimate_seconds
 from core.attribution.cam import feature_map_layers
@@ -22,6 +23,7 @@ from core.attribution.registry import DEFAULT_METHODS, METHODS, get_method
 from core.attribution.runner import (
     Attribution,
     Attributor,
+    SharedWork,
     attribute,
     attributor_for,
     context_for,
@@ -36,9 +38,11 @@ __all__ = [
     "AttributionContext",
     "InputShape",
     "Attributor",
+    "SharedWork",
     "Method",
     "MethodNotApplicable",
     "Param",
+    "ParamValue",
     "Params",
     "PassTimes",
     "attribute",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -67,12 +68,54 @@ class Attribution:
     notes: tuple[str, ...] = ()
 
 
+class SharedWork:
+    """Work that several methods need on one input, computed once (thread-safe).
+
+    Several Attributors of the same network and input may share one (the panel
+    pipeline runs a panel's methods on several workers at once): the first to ask for
+    a key computes it while the others wait for it; if that computation fails, the
+    next one to ask tries again.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[Any, ...], Any] = {}
+        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """The value under ``key``, computed by ``compute()`` on first request."""
+        with self._lock:
+            if key in self._values:
+                return self._values[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                if key in self._values:
+                    return self._values[key]
+            value = compute()
+            with self._lock:
+                self._values[key] = value
+                self._locks.pop(key, None)
+            return value
+
+    def has(self, key: tuple[Any, ...]) -> bool:
+        """True once ``key`` is computed."""
+        with self._lock:
+            return key in self._values
+
+    def values(self) -> list[Any]:
+        """What is stored (for memory accounting)."""
+        with self._lock:
+            return list(self._values.values())
+
+
 class Attributor:
     """One network and one input, explained by any number of methods.
 
-    Work that several methods need is computed once and shared (see :meth:`shared`).
-    An Attributor is used by one thread at a time; the network may be shared by many
-    threads (nothing here mutates it, and hooks are scoped and thread-filtered).
+    Work that several methods need is computed once and shared (see :meth:`shared`),
+    also between Attributors given the same :class:`SharedWork`. An Attributor is used
+    by one thread at a time; the network may be shared by many threads (nothing here
+    mutates it, and hooks are scoped and thread-filtered).
 
     Forward-only passes (:meth:`forward_logits`: occlusion, LIME, Score-CAM, RISE, ...)
     run on the network's shared forward engine (:mod:`core.models.engine`: ONNX Runtime,
@@ -84,6 +127,8 @@ class Attributor:
         context: Normalisation, default CAM layer; see :class:`AttributionContext`.
         engine: ``"auto"`` (ONNX Runtime when its export of this network is exact, else
             torch) or ``"torch"``; default from ``$CNN_EXPLAINER_ENGINE``, else ``"auto"``.
+        shared: Work shared with other Attributors of the same network and input (by
+            default, this Attributor's own).
 
     Raises:
         ValueError: ``x`` is not ``(1, C, H, W)``, the network is in training mode, or an
@@ -96,6 +141,7 @@ class Attributor:
         x: torch.Tensor,
         context: AttributionContext | None = None,
         engine: str | None = None,
+        shared: SharedWork | None = None,
     ) -> None:
         if x.dim() != 4 or x.shape[0] != 1:
             raise ValueError(f"x must be one image (1, C, H, W), got shape {tuple(x.shape)}")
@@ -111,7 +157,7 @@ class Attributor:
         self.engine = engine or os.environ.get(ENGINE_ENV) or "auto"
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {self.engine!r}")
-        self._shared: dict[tuple[Any, ...], Any] = {}
+        self._shared = shared or SharedWork()
         self._engines_used: set[str] = set()
         self._notes: list[str] = []
 
@@ -223,9 +269,7 @@ class Attributor:
             key: Identifies the work and everything it depends on (besides net and x).
             compute: Computes it.
         """
-        if key not in self._shared:
-            self._shared[key] = compute()
-        return self._shared[key]
+        return self._shared.get(key, compute)
 
     def logits(self) -> torch.Tensor:
         """The network's logits for ``x``, ``(K,)`` (one forward pass, shared)."""
@@ -265,7 +309,7 @@ class Attributor:
             return int(self.logits().argmax())
         if isinstance(target, bool) or not isinstance(target, int | np.integer) or target < 0:
             raise ValueError(f"target must be a class index (int >= 0), got {target!r}")
-        if ("logits",) in self._shared:
+        if self._shared.has(("logits",)):
             self.check_output(self.logits()[None], 1, int(target))
         return int(target)
 

@@ -24,12 +24,21 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.attribution import METHODS, Attributor, MethodNotApplicable, attributor_for
+from core.attribution import METHODS, Attribution, Attributor
 from core.attribution.display import render
 from core.cli.inputs import Failure, Item
 from core.common import ImageLoadError, load_image
 from core.evaluation import DEFAULT_SUBSTRATE, curve, model_forward
 from core.models import ImageModel, forward_engine, load_model, top_k
+from core.pipeline import (
+    Failed,
+    MapRequest,
+    NotApplicable,
+    attributor,
+    compute_map,
+    map_request,
+    outcome_of_error,
+)
 
 METRICS = ("deletion", "insertion")
 MAPS_FILE = "maps.npz"
@@ -163,18 +172,23 @@ def _one_method(
     item: Item,
     run: Attributor,
     crop: Image.Image,
-    name: str,
-    target: int,
+    request: MapRequest,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], bytes]:
-    """One method on one image (``run``: its Attributor; ``crop``: the picture the network
-    sees): its map, its curves, its PNG.
+    """One method on one image (``run``: the image's Attributor, for the curves; ``crop``:
+    the picture the network sees): its map, its curves, its PNG.
 
     Returns:
         The row's method columns (seconds, engine, AUCs, params, files), the arrays for
         the ``.npz`` (the map, the curves) and the PNG.
+
+    Raises:
+        MapUnavailable: the method gave no map (the reason, and whether a rerun may help).
     """
+    name = request.method
     method = METHODS[name]
-    result = run.attribute(name, target, **job.params[name])
+    result = compute_map(model, crop, request)
+    if not isinstance(result, Attribution):
+        raise MapUnavailable(result)
     row: dict[str, Any] = {
         "seconds": round(result.seconds, 6), "engine": result.engine,
         "params": json.dumps(job.params[name], sort_keys=True),
@@ -186,7 +200,7 @@ def _one_method(
         assert forward is not None
         mode: Literal["deletion", "insertion"] = "deletion" if metric == "deletion" else "insertion"
         scored = curve(
-            forward, run.x, result.heatmap, target, mode, job.substrates[metric], job.step
+            forward, run.x, result.heatmap, request.target, mode, job.substrates[metric], job.step
         )
         row[f"{metric}_auc"] = scored.auc
         arrays["fractions"] = scored.fractions.astype(np.float32)  # the curves' x
@@ -196,12 +210,21 @@ def _one_method(
     return row, arrays, _png(picture)
 
 
+class MapUnavailable(Exception):
+    """A method gave no map: its outcome (not applicable, or failed) says why."""
+
+    def __init__(self, outcome: NotApplicable | Failed) -> None:
+        super().__init__(outcome.reason)
+        self.outcome = outcome
+
+
 def explain_image(job: Job, model: ImageModel, item: Item) -> ImageResult:
     """Explain one image with every method of the job, score the maps, draw them.
 
     Never raises for a bad image or a failing method: an unreadable file is the
     result's ``failure``; a method that fails (its map, curves or picture) is a failure
-    row of the record, and the other methods go on.
+    row of the record, and the other methods go on. Maps come from the panel pipeline
+    (:func:`core.pipeline.compute_map`), as on the page.
 
     Args:
         job: The settings.
@@ -219,7 +242,8 @@ def explain_image(job: Job, model: ImageModel, item: Item) -> ImageResult:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         return ImageResult(item, failure=Failure(item.path, "", type(err).__name__, reason))
     digest = hashlib.sha256(data).hexdigest()
-    run = attributor_for(model, image)
+    crop = model.crop(image)
+    run = attributor(model, digest, crop)
     logits = run.logits()
     top = top_k(model, logits, 1)[0]
     target = top.index if job.target is None else job.target
@@ -228,7 +252,6 @@ def explain_image(job: Job, model: ImageModel, item: Item) -> ImageResult:
         "label": model.labels[target], "probability": float(logits.float().softmax(0)[target]),
         "top1": top.index, "top1_label": top.label, "top1_probability": top.probability,
     }  # fmt: skip
-    crop = model.crop(image)
     arrays: dict[str, np.ndarray] = {"input": np.asarray(crop)}
     files: dict[str, bytes] = {}
     rows: list[dict[str, Any]] = []
@@ -236,12 +259,19 @@ def explain_image(job: Job, model: ImageModel, item: Item) -> ImageResult:
     retry = False
     for name in job.methods:
         try:
-            columns, maps, png = _one_method(job, model, item, run, crop, name, target)
+            request = map_request(model, digest, target, name, job.params[name])
+            columns, maps, png = _one_method(job, model, item, run, crop, request)
         except Exception as err:  # noqa: BLE001 - one failing method must not stop the rest
-            failures.append(asdict(Failure(item.path, name, type(err).__name__, str(err))))
-            # A method that cannot explain this model, or bad settings, fail again on a
-            # rerun; anything else is not known to: --resume tries it again.
-            retry = retry or not isinstance(err, MethodNotApplicable | ValueError | TypeError)
+            # One policy with the page (core.pipeline.outcome_of_error): a method that
+            # cannot explain this model, or bad settings, fail again on a rerun; anything
+            # else may not: --resume tries it again.
+            outcome = err.outcome if isinstance(err, MapUnavailable) else outcome_of_error(err)
+            if isinstance(outcome, NotApplicable):
+                kind = "MethodNotApplicable"
+            else:
+                kind = outcome.error or type(err).__name__
+                retry = retry or outcome.retry
+            failures.append(asdict(Failure(item.path, name, kind, str(err))))
             continue
         row = {**image_columns, "method": name, **columns}
         rows.append({column: row[column] for column in job.columns()})

@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from core.attribution import explain
+from core.attribution import Attribution
 from core.common.images import load_image
 from core.models import load_model
 from core.models.engine import weights_hash
+from core.pipeline import compute_map, map_request
 from core.reports.exports import npz_bytes, read_npz
 from core.reports.panel import Panel
 from core.reports.versions import library_versions
@@ -161,9 +162,17 @@ def reproduce(path: str | Path) -> Reproduction:
             notes.append(f"{name} {version} here, {then} in the bundle")
     image = load_image(image_bytes).image
     target = int(info["target"]["index"])
+    digest, crop = hashlib.sha256(image_bytes).hexdigest(), model.crop(image)
     differences = {}
     for method, entry in info["methods"].items():
-        heat = explain(model, image, method, target, **entry["params"])
+        outcome = compute_map(
+            model, crop, map_request(model, digest, target, method, entry["params"])
+        )
+        if not isinstance(outcome, Attribution):
+            notes.append(f"{method} gave no map: {outcome.reason}")
+            differences[method] = float("inf")
+            continue
+        heat = outcome.heatmap
         reference = stored[method]
         scale = max(float(np.abs(reference).max()), 1e-12)
         differences[method] = float(np.abs(heat - reference).max()) / scale

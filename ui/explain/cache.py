@@ -1,28 +1,19 @@
-"""The process-wide caches of the "Explain an image" page: maps, trust results, pass times.
+"""What "Explain an image" keeps besides the pipeline's map cache: trust results shared
+by every session, and each session's failed maps (shown until the user tries again).
 
-Not ``st.cache_data``: a cached function that draws (our progress bar moves while a map
-is computed) has its drawing replayed on every cache hit. The cache is
-:class:`core.common.LRUCache`, bounded by entries and by bytes; values are never
-mutated by the page.
+The maps themselves live in :func:`core.pipeline.map_cache` (process-wide, bounded),
+shared with Compare, the trust section and the reports.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.attribution import Attribution, PassTimes, calibrate
 from core.common import LRUCache
-from core.models.engine import existing_engine
-from ui.common import cached_model
+from core.common.scheduler import completed
+from core.pipeline import Failed, MapJob, MapRequest
 
-MAX_MAPS = 256
-MAX_BYTES = 32 * 2**20  # a 224 x 224 float32 map is 196 kB: ~160 maps, ~27 panels
-
-
-@st.cache_resource
-def map_cache() -> LRUCache[Attribution]:
-    """The one map cache of this process, shared by every session."""
-    return LRUCache(max_entries=MAX_MAPS, max_bytes=MAX_BYTES)
+FAILED = "explain_failed_maps"  # session state: request key -> Failed (retryable ones)
 
 
 @st.cache_resource
@@ -31,14 +22,23 @@ def trust_cache() -> LRUCache[object]:
     return LRUCache(max_entries=64, max_bytes=24 * 2**20)
 
 
-@st.cache_resource(show_spinner="Measuring one forward and one backward pass...")
-def _pass_times(model_name: str, engine_built: bool) -> PassTimes:
-    return calibrate(cached_model(model_name))
+def retryable_failures() -> dict[str, Failed]:
+    """This session's maps that failed in a way that may not happen again: shown as
+    failed (with "Try again") instead of being recomputed on every rerun."""
+    return dict(st.session_state.get(FAILED, {}))
 
 
-def pass_times(model_name: str) -> PassTimes:
-    """The model's pass times on this machine, measured once per process (cost estimates),
-    and once more when its forward engine has been built."""
-    model = cached_model(model_name)
-    built = existing_engine(model.net, (3, *model.input_size)) is not None
-    return _pass_times(model_name, built)
+def remember_failure(request: MapRequest, outcome: Failed) -> None:
+    """Keep a failure that trying again may fix (others are in the map cache)."""
+    if outcome.retry:
+        st.session_state.setdefault(FAILED, {})[request.key] = outcome
+
+
+def forget_failure(request: MapRequest) -> None:
+    """The user asked to try again."""
+    st.session_state.get(FAILED, {}).pop(request.key, None)
+
+
+def failed_job(outcome: Failed, request: MapRequest) -> MapJob:
+    """A remembered failure as a finished job (drawn like any other outcome)."""
+    return MapJob(request, completed(request.key, request.method, outcome, False), 0.0)

@@ -13,15 +13,15 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from core.attribution import InputShape, Method, Param, input_shape_for
+from core.attribution import InputShape, Method, Param
 from core.models import ImageModel
+from core.pipeline import model_shape
 from ui.common import cached_model
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
 def model_input_shape(model_name: str) -> InputShape:
     """The model's input size and feature-map channels (for costs and layer pickers)."""
-    return input_shape_for(cached_model(model_name))
+    return model_shape(cached_model(model_name))
 
 
 def layer_choices(model_name: str) -> list[str]:

@@ -18,8 +18,10 @@ import streamlit as st
 from PIL import Image
 
 from core.attribution import METHODS, estimate_seconds
+from core.attribution.calibration import UNCALIBRATED
 from core.attribution.display import render
 from core.common import data_uri
+from core.common.scheduler import Progress
 from core.evaluation import (
     DEFAULT_SUBSTRATE,
     SUBSTRATES,
@@ -37,11 +39,13 @@ from core.evaluation import (
 )
 from core.evaluation.curves import STEPS
 from core.models import ImageModel
-from ui.explain.cache import pass_times, trust_cache
-from ui.explain.params import model_input_shape
+from core.pipeline import known_pass_times, model_shape
+from ui.explain.cache import trust_cache
+from ui.work import run_work
 
 CANVAS = 336  # the "your guess" canvas, in screen pixels
 SANITY_SHOWN = 5  # maps shown per method in the cascade (original ... all randomised)
+SANITY_ASKED = "trust_sanity_asked"  # session state: the cascade the user asked for
 
 HELP = (
     "**Deletion**: pixels are removed (replaced by the substrate) in the order the map "
@@ -129,7 +133,7 @@ def faithfulness_panel(
     )  # fmt: skip
     step = -(-model.input_size[0] * model.input_size[1] // steps)
     images = (2 * len(maps) + 2) * 2 * (steps + 1)
-    seconds = images * pass_times(model.name).engine_forward
+    seconds = images * (known_pass_times(model) or UNCALIBRATED).engine_forward
     run = st.toggle(
         f"Compute the curves ({images} forward passes, about {seconds:.0f} s)",
         key="trust_curves", help="Cached: switching back and forth is instant.",
@@ -137,21 +141,18 @@ def faithfulness_panel(
     if not run:
         return None
     key = _key("faithfulness", signature, deletion_substrate, insertion_substrate, step)
-    cache = trust_cache()
-    table = cache.get(key)
-    if not isinstance(table, Faithfulness):
-        bar = st.progress(0.0, text="Deleting and inserting pixels...")
-
-        def report(fraction: float) -> None:
-            bar.progress(fraction, text=f"Curves: {fraction:.0%}")
-
-        table = faithfulness(
-            model, image, maps, target, deletion_substrate=deletion_substrate,
-            insertion_substrate=insertion_substrate, step=step,
-            progress=report,
+    try:
+        table = run_work(
+            "curves", key,
+            lambda progress: faithfulness(
+                model, image, maps, target, deletion_substrate=deletion_substrate,
+                insertion_substrate=insertion_substrate, step=step, progress=progress,
+            ),
+            seconds, "Deleting and inserting pixels", trust_cache(),
         )  # fmt: skip
-        bar.empty()
-        cache.put(key, table)
+    except Exception as err:  # noqa: BLE001 - shown in the page, never a traceback
+        st.warning(f"The curves could not be computed: {err}")
+        return None
     left, right = st.columns(2)
     left.plotly_chart(curve_figure(table, "deletion"), key="trust_deletion_figure")
     right.plotly_chart(curve_figure(table, "insertion"), key="trust_insertion_figure")
@@ -340,31 +341,38 @@ def sanity_panel(
         st.info("Choose at least one method.")
         return
     blocks = cascade_blocks(model.net)
-    times, shape = pass_times(model.name), model_input_shape(model.name)
+    times = known_pass_times(model) or UNCALIBRATED
     torch_times = dataclasses.replace(times, engine_forward=times.forward)  # runs on torch
     seconds = (len(blocks) + 1) * sum(
-        estimate_seconds(METHODS[n], params[n], shape, torch_times) for n in chosen
+        estimate_seconds(METHODS[n], params[n], model_shape(model), torch_times) for n in chosen
     )
     key = _key("sanity", signature, tuple(chosen))
     cache = trust_cache()
     cached = cache.get(key)
-    results: dict[str, SanityResult] = cached if isinstance(cached, dict) else {}
-    if not results:
+    asked = st.session_state.get(SANITY_ASKED) == key  # asked for: survives reruns
+    if not isinstance(cached, dict) and not asked:
         label = f"Run the sanity check ({len(blocks)} blocks, about {seconds:.0f} s)"
         if not st.button(label, key="trust_sanity_run", icon=":material/science:"):
             return
-        bar = st.progress(0.0, text="Randomising...")
+        st.session_state[SANITY_ASKED] = key
+
+    def cascade(progress: Progress) -> dict[str, SanityResult]:
+        results: dict[str, SanityResult] = {}
         for i, name in enumerate(chosen):
 
-            def report(fraction: float, i: int = i, name: str = name) -> None:
-                text = f"{_title(name)}: {fraction:.0%}"
-                bar.progress((i + fraction) / len(chosen), text=text)
+            def part(fraction: float, i: int = i) -> None:
+                progress((i + fraction) / len(chosen))
 
             results[name] = sanity_cascade(
-                model, image, name, target, progress=report, **params[name]
+                model, image, name, target, progress=part, **params[name]
             )
-        bar.empty()
-        cache.put(key, results)
+        return results
+
+    try:
+        results = run_work("sanity", key, cascade, seconds, "Randomising the model", cache)
+    except Exception as err:  # noqa: BLE001 - shown in the page, never a traceback
+        st.warning(f"The sanity check could not be computed: {err}")
+        return
     show_sanity(model, image, results)
 
 
