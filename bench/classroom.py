@@ -1,0 +1,297 @@
+"""A class on one server: N browser sessions open "Explain an image" and upload
+different photos within a few seconds (issue 21).
+
+Starts ``streamlit run streamlit_app.py`` on a free port (from this checkout, or from
+``--repo`` to measure another version the same way), warms it up as a teacher would
+(one session opens the page, so the sample's default panel is cached and the forward
+engine built), then drives N sessions of one headless Chromium at once:
+
+1. **page open**: each session opens "Explain an image" on the sample photo, whose
+   maps are all cached: from ``goto`` to "N maps ready.";
+2. **upload**: session i uploads its own photo ``i * spread / N`` seconds after the
+   first; **first map**: upload to the first map tile drawn; **panel**: upload to
+   "N maps ready." (the default panel);
+3. error boxes and tracebacks on each page at the end.
+
+Meanwhile the server's RSS is sampled every 50 ms (peak), and ``/_stcore/health`` is
+timed every 0.25 s from this process: the server's own latency, to tell it apart from
+the browsers, which share this machine's CPUs. Then, one session alone: the server's
+CPU seconds for a rerun with every map cached (opening the page; moving the opacity
+slider), and each method's estimated against its real time.
+
+Usage::
+
+    python bench/classroom.py --students 8 --spread 4
+    python bench/classroom.py --students 24 --spread 10
+    python bench/classroom.py --students 1
+    python bench/classroom.py --students 8 --repo /path/to/an/older/checkout
+
+Targets (this 2-core machine, browsers included): N = 8: first map p95 <= 3 s, panel
+p95 <= 25 s, page open p95 <= 5 s, peak RSS <= 1.5 GB, no error; N = 24: every page and
+panel completes, no error, peak RSS <= 1.7 GB; N = 1: first map <= 0.4 s, panel <= 3.5 s;
+a cached rerun <= 0.2 s of server CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.memory import Sampler, photo  # noqa: E402
+from bench.startup import peak_rss_mb, start_server, wait_until_healthy  # noqa: E402
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
+
+TIMEOUT_MS = 600_000
+TILE = '[data-testid="stImage"] img'  # the photo and every map tile
+READY = "maps ready."
+
+
+@dataclass
+class Student:
+    """One browser session's timings (seconds) and problems."""
+
+    number: int
+    page_open: float | None = None
+    first_map: float | None = None
+    panel: float | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class HealthProbe(threading.Thread):
+    """Times ``/_stcore/health`` round trips every ``period`` seconds."""
+
+    def __init__(self, url: str, period: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.url, self.period, self.times = url, period, []
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            start = time.perf_counter()
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=30) as answer:
+                    answer.read()
+                self.times.append(time.perf_counter() - start)
+            except OSError:
+                self.times.append(float("inf"))
+            time.sleep(self.period)
+
+
+async def settled(page) -> None:  # type: ignore[no-untyped-def]
+    """The app is connected and its script has finished."""
+    await page.wait_for_selector(
+        '[data-testid="stApp"][data-test-connection-state="CONNECTED"]', timeout=TIMEOUT_MS
+    )
+    await page.wait_for_timeout(300)
+    await page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=TIMEOUT_MS
+    )
+
+
+async def errors_on(page) -> list[str]:  # type: ignore[no-untyped-def]
+    found = []
+    for selector in ('[data-testid="stException"]', '[data-testid="stAlertContentError"]'):
+        found += [
+            (await element.inner_text())[:200] for element in await page.locator(selector).all()
+        ]
+    return found
+
+
+async def tiles(page) -> int:  # type: ignore[no-untyped-def]
+    """Map tiles drawn (every picture but the photo)."""
+    return max(0, await page.locator(TILE).count() - 1)
+
+
+async def student(  # type: ignore[no-untyped-def]
+    browser, url: str, number: int, delay: float, opened: asyncio.Event, go: asyncio.Event
+) -> Student:
+    result = Student(number)
+    context = await browser.new_context(viewport={"width": 1400, "height": 900})
+    page = await context.new_page()
+    try:
+        start = time.perf_counter()
+        await page.goto(f"{url}/explain")
+        await page.get_by_text(READY).first.wait_for(timeout=TIMEOUT_MS)
+        result.page_open = time.perf_counter() - start
+        await settled(page)
+        await page.get_by_role("radio", name="Upload", exact=True).click()
+        await settled(page)
+        opened.set()
+        await go.wait()
+        await asyncio.sleep(delay)
+        name, mime, data = photo(1000 + number)
+        start = time.perf_counter()
+        await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            files=[{"name": name, "mimeType": mime, "buffer": data}]
+        )
+        await page.get_by_text(f"{name}, as").wait_for(timeout=TIMEOUT_MS)
+        while await tiles(page) < 1:
+            await asyncio.sleep(0.05)
+        result.first_map = time.perf_counter() - start
+        await page.get_by_text(READY).first.wait_for(timeout=TIMEOUT_MS)
+        result.panel = time.perf_counter() - start
+        await settled(page)
+        result.errors = await errors_on(page)
+    except Exception as err:  # noqa: BLE001 - a session that fails is reported, not fatal
+        result.errors.append(f"{type(err).__name__}: {str(err)[:200]}")
+    finally:
+        opened.set()
+        await context.close()
+    return result
+
+
+async def class_run(url: str, students: int, spread: float) -> list[Student]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        go = asyncio.Event()
+        opened = [asyncio.Event() for _ in range(students)]
+        delays = [spread * i / max(1, students) for i in range(students)]
+        tasks = [
+            asyncio.create_task(student(browser, url, i, delays[i], opened[i], go))
+            for i in range(students)
+        ]
+        for event in opened:  # every page open first (the cached sample), then the uploads
+            await event.wait()
+        go.set()
+        results = await asyncio.gather(*tasks)
+        await browser.close()
+    return list(results)
+
+
+async def warm_up(url: str) -> None:
+    """A teacher opens the page once: the sample's default panel is cached."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await page.goto(f"{url}/explain")
+        await page.get_by_text(READY).first.wait_for(timeout=TIMEOUT_MS)
+        await settled(page)
+        await browser.close()
+
+
+async def alone(url: str, pid: int) -> tuple[float, float, list[str]]:
+    """One session alone, after the class: the server's CPU seconds for opening the page
+    with every map cached and for moving the opacity slider; then a new photo's tile
+    captions (each method's real time next to its estimate)."""
+    from playwright.async_api import async_playwright
+
+    server = psutil.Process(pid)
+
+    def cpu() -> float:
+        times = server.cpu_times()
+        return times.user + times.system
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await page.goto(f"{url}/explain")
+        await page.get_by_text(READY).first.wait_for(timeout=TIMEOUT_MS)
+        await settled(page)
+        await asyncio.sleep(1)
+        before = cpu()
+        await page.reload()
+        await page.get_by_text(READY).first.wait_for(timeout=TIMEOUT_MS)
+        await settled(page)
+        opening = cpu() - before
+        slider = page.get_by_role("slider").first
+        await slider.focus()
+        before = cpu()
+        await page.keyboard.press("ArrowRight")
+        await settled(page)
+        moving = cpu() - before
+        await page.get_by_role("radio", name="Upload", exact=True).click()
+        await settled(page)
+        name, mime, data = photo(5000)
+        await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            files=[{"name": name, "mimeType": mime, "buffer": data}]
+        )
+        await page.get_by_text(READY).first.wait_for(timeout=TIMEOUT_MS)
+        await settled(page)
+        captions = [
+            await caption.inner_text()
+            for caption in await page.locator('[data-testid="stImageCaption"]').all()
+        ]
+        await browser.close()
+    return opening, moving, [c for c in captions if " · " in c]
+
+
+def quantiles(values: list[float]) -> str:
+    done = sorted(v for v in values if v is not None)
+    if not done:
+        return "none completed"
+    p95 = done[min(len(done) - 1, round(0.95 * (len(done) - 1)))]
+    return f"p50 {statistics.median(done):6.2f} s   p95 {p95:6.2f} s   max {done[-1]:6.2f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--students", type=int, default=8)
+    parser.add_argument("--spread", type=float, default=4.0, help="uploads within (s)")
+    parser.add_argument("--repo", type=Path, default=REPO, help="the checkout to serve")
+    args = parser.parse_args()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server(port, "--server.fileWatcherType", "none", repo=args.repo)
+    sampler = Sampler(server.pid)
+    probe = HealthProbe(url)
+    try:
+        wait_until_healthy(url)
+        asyncio.run(warm_up(url))
+        rest = psutil.Process(server.pid).memory_info().rss / 2**20
+        sampler.start()
+        probe.start()
+        started = time.perf_counter()
+        results = asyncio.run(class_run(url, args.students, args.spread))
+        wall = time.perf_counter() - started
+        probe.running = sampler.running = False
+        print(f"{args.students} students, uploads within {args.spread:g} s, serving {args.repo}")
+        print(f"{'#':>3s} {'open s':>7s} {'first s':>8s} {'panel s':>8s}  errors")
+        for r in results:
+            cells = [f"{v:8.2f}" if v is not None else "       -" for v in
+                     (r.page_open, r.first_map, r.panel)]  # fmt: skip
+            print(f"{r.number:3d} {' '.join(cells)}  {'; '.join(r.errors) or '-'}")
+        print(f"page open (maps cached): {quantiles([r.page_open for r in results])}")
+        print(f"upload -> first map:     {quantiles([r.first_map for r in results])}")
+        print(f"upload -> whole panel:   {quantiles([r.panel for r in results])}")
+        print(f"sessions with an error:  {sum(1 for r in results if r.errors)}")
+        health = [t for t in probe.times if t != float("inf")]
+        print(f"server /_stcore/health:  {quantiles(health)} ({len(probe.times)} probes, "
+              f"{len(probe.times) - len(health)} failed)")  # fmt: skip
+        print(f"server RSS: {rest:.0f} MB at rest, peak {sampler.peak / 2**20:.0f} MB sampled, "
+              f"{peak_rss_mb(server.pid):.0f} MB VmHWM; run took {wall:.0f} s")  # fmt: skip
+        opening, moving, captions = asyncio.run(alone(url, server.pid))
+        print(f"server CPU, every map cached: open the page {opening:.2f} s, move a slider "
+              f"{moving:.2f} s (target <= 0.2 s)")  # fmt: skip
+        print("one session alone, a new photo (real time, estimate):")
+        for caption in captions:
+            print(f"  {caption}")
+    finally:
+        probe.running = sampler.running = False
+        server.terminate()
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
