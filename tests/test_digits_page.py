@@ -60,7 +60,9 @@ def test_a_held_out_digit_is_classified_with_its_activations():
     assert "What the network sees" in app.get("image")[0].captions[0]
     # Activations (default panel): 4 conv grids + the digit, and the dense layers' bars.
     assert len(app.get("image")) == 5
-    assert len(app.get("plotly_chart")) == 3  # probabilities, fc1 units, logits
+    keys = [chart.proto.id.rsplit("-", 1)[-1] for chart in app.get("plotly_chart")]
+    assert keys[:3] == ["digits_probabilities", "digits_units_relu5", "digits_logits"]
+    assert {"digits_cell_map", "digits_softmax_chart"} <= set(keys[3:])  # tests/test_cell_page
     assert "Decisive channels" in "\n".join(c.value for c in app.caption)
     app.selectbox(key="digits_activation_target").set_value(3).run()
     rerun_ok(app)

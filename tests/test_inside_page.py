@@ -59,7 +59,8 @@ def test_feature_maps_show_the_strongest_channels_of_the_chosen_layer():
     first = expected.order[0]
     assert f"Strongest: {first} ({expected.means[first]:.2f})" in texts(app)
     assert "blocks.3: 40 channels of 28 x 28 for **Cat (Chelsea)**" in texts(app)
-    assert len(app.get("plotly_chart")) == 1
+    tiles = app.get("plotly_chart")[0].proto.spec  # then the cell section's charts
+    assert f"channel {first} (mean {expected.means[first]:.3f})" in tiles  # clickable cells
     assert count_hooks(model.net) == 0
 
 

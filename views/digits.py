@@ -7,6 +7,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from core import digits
+from ui.digits.arithmetic import arithmetic_panel
 from ui.digits.cache import cached_probabilities, digit_key
 from ui.digits.panels import (
     activations_panel,
@@ -22,7 +23,8 @@ from ui.digits.panels import (
 
 CANVAS_SIZE = 280
 PANELS = {
-    "Activations": "every layer's response; the neurons that decided",
+    "Activations": "every layer's response; the neurons that decided; how one number was "
+    "computed; the softmax",
     "Heatmaps": "which pixels mattered: saliency, occlusion, LRP",
     "Adversarial": "the smallest change that fools it: FGSM, DeepFool",
     "Prototypes": "the image each digit's logit likes best",
@@ -105,6 +107,7 @@ if panel in NEEDS_A_DIGIT and (digit is None or probs is None):
     st.info(f"{panel} explain a drawing: draw a digit first (or pick an MNIST digit).")
 elif panel == "Activations":
     activations_panel(digit, probs)
+    arithmetic_panel(digit)
 elif panel == "Heatmaps":
     heatmaps_panel(digit, probs)
 elif panel == "Adversarial":

@@ -13,6 +13,7 @@ from ui.inside import (
     kernels_panel,
     layer_table_panel,
     pick_subject,
+    softmax_section,
 )
 
 SECTIONS = {
@@ -32,6 +33,7 @@ SECTIONS = {
     "what the channel likes in the abstract.",
     "Embedding": "where the network puts each image: its penultimate-layer activations "
     "in two dimensions (t-SNE or PCA).",
+    "Softmax": "from the last layer's logits to probabilities, and what a temperature does.",
 }
 
 st.title("Inside the network")
@@ -51,5 +53,7 @@ elif section == "Feature visualisation":
     feature_vis_panel(subject)
 elif section == "Dataset examples":
     examples_panel(subject)
+elif section == "Softmax":
+    softmax_section(subject)
 else:
     embedding_panel(subject)

@@ -20,15 +20,17 @@ from core.common.lru import LRUCache, nbytes
 from core.common.memory import limit_malloc_arenas, release_memory
 from core.common.samples import SAMPLES, sample_path
 from core.common.single_thread import run_single_threaded, single_threaded, torch_threads
-from core.common.torch_calls import call_arg, tensors_in
+from core.common.torch_calls import BatchNormCall, batch_norm_call, call_arg, tensors_in
 
 __all__ = [
     "SAMPLES",
+    "BatchNormCall",
     "SUPPORTED_EXTENSIONS",
     "ImageLoadError",
     "LRUCache",
     "LoadedImage",
     "batch_norm_affine",
+    "batch_norm_call",
     "call_arg",
     "count_hooks",
     "data_uri",

@@ -1,5 +1,6 @@
 """Inside the network: feature maps, kernels, feature visualisation (activation
-maximisation with regularisers), dataset embeddings and dataset examples.
+maximisation with regularisers), dataset embeddings and dataset examples, how one cell
+of a feature map was computed, and the softmax at a temperature.
 
 ``from core.inside import feature_maps, kernels, visualise, Objective, Settings, ...``;
 the modules:
@@ -14,7 +15,11 @@ the modules:
   scale, and their :class:`Settings`;
 - :mod:`~core.inside.visualise`: the optimisation (:func:`visualise`, :func:`compare`);
 - :mod:`~core.inside.embedding`: penultimate features, t-SNE or PCA, placing new points;
-- :mod:`~core.inside.examples`: the patches of a set that excite a channel most.
+- :mod:`~core.inside.examples`: the patches of a set that excite a channel most;
+- :mod:`~core.inside.trace`: one forward pass, operation by operation;
+- :mod:`~core.inside.cell_steps`: the arithmetic of a cell, one operation at a time;
+- :mod:`~core.inside.cell`: how a cell was computed (:func:`explain_cell`);
+- :mod:`~core.inside.softmax`: logits to probabilities at a temperature.
 
 Every function takes the network as it is shared (eval mode, parameters frozen) and
 leaves it so: gradients are taken with respect to images only, and every hook lives in
@@ -23,6 +28,17 @@ a ``with`` block that removes it, also on error.
 Imports, of ``core``, only ``core.common`` and ``core.models``.
 """
 
+from core.inside.cell import CellExplanation, explain_cell
+from core.inside.cell_steps import (
+    ActivationStep,
+    BatchNormStep,
+    CombineStep,
+    ConvolutionStep,
+    CopyStep,
+    PoolStep,
+    Step,
+    Window,
+)
 from core.inside.embedding import (
     METHODS,
     Embedding,
@@ -36,6 +52,7 @@ from core.inside.feature_maps import FeatureMaps, Kernels, conv_layers, feature_
 from core.inside.objectives import KINDS, LAYER_KINDS, Objective, tap_layers
 from core.inside.parameterisation import FourierImage, PixelImage
 from core.inside.regularisers import ALL, COMPARISON, LUCID, REGULARISERS, TITLES, Settings
+from core.inside.softmax import SoftmaxView, network_logits, softmax_at
 from core.inside.spec import DIGITS_INPUT, InputSpec, input_spec
 from core.inside.visualise import Progress, Visualisation, compare, snapshot_steps, visualise
 
@@ -49,7 +66,13 @@ __all__ = [
     "METHODS",
     "REGULARISERS",
     "TITLES",
+    "ActivationStep",
+    "BatchNormStep",
+    "CellExplanation",
     "ChannelMaxima",
+    "CombineStep",
+    "ConvolutionStep",
+    "CopyStep",
     "Embedding",
     "FeatureMaps",
     "FourierImage",
@@ -58,22 +81,29 @@ __all__ = [
     "Objective",
     "Patch",
     "PixelImage",
+    "PoolStep",
     "Progress",
     "Settings",
+    "SoftmaxView",
+    "Step",
     "Visualisation",
+    "Window",
     "channel_maxima",
     "classifier_layer",
     "compare",
     "conv_layers",
     "dataset_examples",
     "embed",
+    "explain_cell",
     "feature_maps",
     "input_spec",
     "kernels",
+    "network_logits",
     "patch_box",
     "penultimate_features",
     "place",
     "snapshot_steps",
+    "softmax_at",
     "tap_layers",
     "visualise",
 ]

@@ -1,9 +1,13 @@
 """ "Inside the network" in a real browser: hovering a point of the embedding shows its
-image (a component AppTest cannot run), and the feature-visualisation panel renders."""
+image (a component AppTest cannot run), the feature-visualisation panel renders, and
+clicking a feature-map cell (a plotly click, which AppTest cannot make) explains it."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.helpers import assert_no_error, open_page, wait_for_app
 
@@ -38,3 +42,57 @@ def test_hovering_an_embedded_photo_shows_it(page, app_url):
     box.wait_for(state="visible", timeout=10_000)
     assert box.get_attribute("data-index") == "2"
     assert "Camera on a tripod" in box.inner_text()
+
+
+def _point_position(page, chart_key: str, fragment: str, occurrence: int = 0) -> tuple:
+    """Screen position and hover text of a point of a chart's click layer (its last
+    trace: transparent points over the cells, WebGL on large charts): the
+    ``occurrence``-th whose hover text contains ``fragment``, in the trace's order."""
+    return page.evaluate(
+        """([key, fragment, occurrence]) => {
+          const gd = document.querySelector('.st-key-' + key + ' .js-plotly-plot');
+          const trace = gd._fullData[gd._fullData.length - 1];
+          const found = trace.text.map((t, i) => [t, i]).filter(([t]) => t.includes(fragment));
+          const index = found[occurrence][1];
+          const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+          const r = gd.getBoundingClientRect();
+          return [[r.left + xa._offset + xa.l2p(trace.x[index]),
+                   r.top + ya._offset + ya.l2p(trace.y[index])], trace.text[index]];
+        }""",
+        [chart_key, fragment, occurrence],
+    )
+
+
+def _click(page, position: list[float]) -> None:
+    page.mouse.move(*position)
+    page.wait_for_timeout(300)
+    page.mouse.click(*position)
+    wait_for_app(page, 120_000)
+
+
+@pytest.mark.browser
+def test_clicking_a_feature_map_cell_explains_it(page, app_url):
+    open_page(page, app_url, "/inside")
+    _choose(page, "Feature maps")
+    page.locator(".st-key-inside_fm_chart .js-plotly-plot").wait_for()
+    page.locator(".st-key-inside_fm_chart").scroll_into_view_if_needed()
+    # a point halfway through the click layer (whatever the default layer and its size)
+    count = page.evaluate(
+        """() => { const gd = document.querySelector('.st-key-inside_fm_chart .js-plotly-plot');
+                   return gd._fullData[gd._fullData.length - 1].x.length; }"""
+    )
+    position, text = _point_position(page, "inside_fm_chart", "row ", count // 2 + 3)
+    channel, row, col = (int(n) for n in re.findall(r"channel (\d+).*row (\d+), column (\d+)",
+                                                    text.replace("<br>", " "))[0])  # fmt: skip
+    _click(page, position)
+    assert_no_error(page)
+    label = re.compile(rf"^[\w.]+: channel {channel}, row {row}, column {col}$")
+    expect(page.get_by_text(label)).to_be_visible(timeout=30_000)
+    expect(page.locator(".st-key-inside_cell_channel input")).to_have_value(str(channel))
+    # then another cell of that channel's own map
+    page.locator(".st-key-inside_cell_map").scroll_into_view_if_needed()
+    position, _ = _point_position(page, "inside_cell_map", "row 1, column 2<")
+    _click(page, position)
+    label = re.compile(rf"^[\w.]+: channel {channel}, row 1, column 2$")
+    expect(page.get_by_text(label)).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Recomputed:")).to_be_visible()

@@ -9,7 +9,8 @@ from core.arithmetic import COLUMNS, LayerRow, format_shape, layer_table, summar
 from core.inside import conv_layers
 from ui.arithmetic import cached_layer_table, layer_frame
 from ui.inside.cache import cached_feature_maps, cached_kernels, cached_layers
-from ui.inside.plots import kernels_figure, maps_figure
+from ui.inside.cell import cell_section, cell_source, feature_map_chart
+from ui.inside.plots import kernels_figure
 from ui.inside.subject import Subject
 
 # the receptive-field columns (what torchinfo lacks) next to the shapes, then the rest
@@ -123,17 +124,16 @@ def feature_maps_panel(subject: Subject) -> None:
     maps = cached_feature_maps(
         subject.name, subject.image_key or "", layer, top, subject.net, subject.x
     )
-    st.plotly_chart(
-        maps_figure(maps.maps, maps.order[:top], maps.means), key="inside_fm_chart",
-        config={"displayModeBar": False},
-    )  # fmt: skip
+    stride = feature_map_chart(maps, top, "inside_fm_chart", "inside_cell")
     strongest = ", ".join(f"{c} ({maps.means[c]:.2f})" for c in maps.order[:5])
+    coarse = f" (maps this large: one cell in {stride} along each side)" if stride > 1 else ""
     st.caption(
         f"{layer}: {maps.shape[0]} channels of {maps.shape[1]} x {maps.shape[2]} for "
         f"**{subject.image_label}**, the {top} with the largest mean activation shown, "
-        f"strongest first (one colour scale). Strongest: {strongest}. Hover a map for its "
-        "channel and mean."
+        f"strongest first (one colour scale). Strongest: {strongest}. Hover a cell for its "
+        f"channel, mean and value; click it{coarse} to see below how it was computed."
     )
+    cell_section(cell_source(subject), layer, maps.shape, "inside_cell", int(maps.order[0]))
 
 
 def kernels_panel(subject: Subject) -> None:
