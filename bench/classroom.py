@@ -227,6 +227,7 @@ async def alone(url: str, pid: int) -> tuple[float, float, list[str]]:
         await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
             files=[{"name": name, "mimeType": mime, "buffer": data}]
         )
+        await page.get_by_text(f"{name}, as").wait_for(timeout=TIMEOUT_MS)
         await page.get_by_text(READY).first.wait_for(timeout=TIMEOUT_MS)
         await settled(page)
         captions = [

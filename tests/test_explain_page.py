@@ -90,7 +90,8 @@ def test_every_method_renders_with_a_widget_per_declared_parameter() -> None:
     assert not app.exception, [e.value for e in app.exception]
     assert not app.error, [e.value for e in app.error]
     titles = [c.split(" · ")[0] for c in tile_captions(app)]
-    assert sorted(titles) == sorted(m.title for m in METHODS.values())
+    untiled = [w.value for w in app.warning] + [i.value for i in app.info]
+    assert sorted(titles) == sorted(m.title for m in METHODS.values()), untiled
     widget_keys = {w.key for kind in ("slider", "selectbox", "checkbox", "number_input",
                                       "select_slider") for w in app.get(kind)}  # fmt: skip
     for method in METHODS.values():

@@ -10,7 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from core.common.hooks import forward_hooks, hooks_open_in_this_thread
+from core.attribution import SharedWork
+from core.common.critical import interruptible
+from core.common.hooks import forward_hooks
 from core.common.lru import LRUCache
 from core.common.scheduler import Cancelled, Progress, Scheduler, available_cpus, cost_bucket
 
@@ -248,7 +250,7 @@ def test_no_inline_work_while_this_thread_holds_hooks(make_scheduler):
 
     def hooked(progress: Progress) -> None:
         with forward_hooks([(layer, lambda *_: None)]):
-            assert hooks_open_in_this_thread()
+            assert not interruptible()
             started.set()
             for step in range(20):
                 time.sleep(0.01)
@@ -260,7 +262,35 @@ def test_no_inline_work_while_this_thread_holds_hooks(make_scheduler):
     quick = scheduler.submit("ben", "maps", "cam", recorder(order, "cam"), 0.01)
     finish(scheduler, [slow, quick])
     assert order == ["hooked", "cam"]
-    assert not hooks_open_in_this_thread()
+    assert interruptible()
+
+
+def test_no_inline_work_while_this_thread_computes_shared_work(make_scheduler):
+    """LIME's superpixels are shared work computed with progress calls; inline work that
+    needs the same shared work would wait for a lock its own thread holds."""
+    scheduler = make_scheduler(workers=1, preempt=True)
+    work = SharedWork()
+    started = threading.Event()
+
+    def segmentation(progress: Progress) -> str:
+        def compute() -> str:
+            started.set()
+            for step in range(20):
+                time.sleep(0.01)
+                progress(step / 20)
+            return "superpixels"
+
+        return work.get(("lime",), compute)
+
+    def kernel_shap(_progress: Progress) -> str:
+        return "shap over " + work.get(("lime",), lambda: "recomputed")
+
+    slow = scheduler.submit("anna", "maps", "lime", segmentation, 4.0)
+    assert started.wait(10)
+    quick = scheduler.submit("ben", "maps", "kernel_shap", kernel_shap, 0.01)
+    finish(scheduler, [slow, quick])
+    assert slow.result == "superpixels"
+    assert quick.result == "shap over superpixels"
 
 
 def test_the_place_in_line_counts_what_starts_first(make_scheduler):

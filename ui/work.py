@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -128,4 +128,4 @@ def run_work(
         raise ticket.error
     if ticket.state != "done":
         raise RuntimeError(f"{label} was stopped before it finished; try again")
-    return ticket.result  # type: ignore[return-value]
+    return cast(T, ticket.result)  # done: the work's return value, whatever its type

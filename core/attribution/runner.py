@@ -39,6 +39,7 @@ from core.attribution.base import (
 from core.attribution.cam import feature_map_layers
 from core.attribution.fast import folded_twin
 from core.attribution.registry import get_method
+from core.common.critical import uninterruptible
 from core.common.layout import fast_layout
 from core.common.single_thread import torch_threads
 from core.models import ImageModel
@@ -88,7 +89,7 @@ class SharedWork:
             if key in self._values:
                 return self._values[key]
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        with lock, uninterruptible():  # no inline work needing this key while it is held
             with self._lock:
                 if key in self._values:
                     return self._values[key]

@@ -22,19 +22,9 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from core.common.critical import uninterruptible
+
 ForwardHook = Callable[[nn.Module, tuple[Any, ...], Any], Any]
-
-_OPEN = threading.local()  # how many hook blocks this thread has open
-
-
-def hooks_open_in_this_thread() -> bool:
-    """True inside a :func:`forward_hooks` block opened by this thread.
-
-    The scheduler (:mod:`core.common.scheduler`) runs cheaper work inline at a long
-    item's progress calls only when this is False: the long item's hooks, filtered by
-    thread, would otherwise fire in the inline work's passes.
-    """
-    return getattr(_OPEN, "depth", 0) > 0
 
 
 @contextmanager
@@ -54,12 +44,9 @@ def forward_hooks(hooks: Iterable[tuple[nn.Module, ForwardHook]]) -> Iterator[No
         for handle in handles:
             handle.remove()
 
-    def close() -> None:
-        _OPEN.depth -= 1
-
-    with ExitStack() as stack:
-        _OPEN.depth = getattr(_OPEN, "depth", 0) + 1
-        stack.callback(close)
+    # No other work inline on this thread while the hooks are on: they would fire in its
+    # passes too (see core.common.critical).
+    with ExitStack() as stack, uninterruptible():
         stack.callback(remove_all)
         handles.extend(module.register_forward_hook(hook) for module, hook in hooks)
         yield

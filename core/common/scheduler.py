@@ -22,8 +22,8 @@ runs it:
   of sessions that stopped asking (a closed tab) is dropped once their lease lapses.
 - **Cheap work overtakes long work**: a worker running a long item looks at the queue
   at each of its progress calls and first runs the queued items that are much cheaper,
-  inline (not while its thread holds scoped hooks, see
-  :func:`core.common.hooks.hooks_open_in_this_thread`). So a student's first map does
+  inline (not while its thread holds scoped hooks or a lock on shared work, see
+  :mod:`core.common.critical`). So a student's first map does
   not wait for another student's Integrated Gradients to finish, and no more than
   twice the pool's work is ever in memory.
 
@@ -34,6 +34,7 @@ map pipeline on it.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import math
@@ -47,7 +48,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import torch
 
-from core.common.hooks import hooks_open_in_this_thread
+from core.common.critical import interruptible
 from core.common.lru import LRUCache
 from core.common.single_thread import set_this_thread_torch_threads
 
@@ -62,6 +63,7 @@ LEASE_SECONDS = 30.0  # a session that has not asked for anything this long has 
 NOTIFY_EVERY = 0.2  # progress is reported to waiting pages at most this often (s)
 PREEMPT_RATIO = 4.0  # inline: a queued item at least this many times cheaper...
 PREEMPT_MAX_COST = 1.0  # ...and costing at most this many seconds
+EXIT_WAIT = 30.0  # seconds each worker gets to stop when the process exits
 
 
 class Cancelled(Exception):
@@ -331,16 +333,23 @@ class Scheduler:
             work = sum(running) + sum(t.cost for t in ahead)
             return Place(len(ahead) + len(running), work / self.workers + ticket.cost)
 
-    def shutdown(self) -> None:
-        """Cancel everything queued and stop the workers once their items end (tests)."""
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Cancel everything queued, stop running work at its next progress call, and
+        wait for the workers to end (tests, and the process's exit).
+
+        Args:
+            timeout: Seconds to wait for each worker (None: as long as it takes).
+        """
         with self._lock:
             self._closed = True
             for ticket in list(self._queued.values()):
                 self._finish(ticket, "cancelled")
             self._queued.clear()
+            for ticket in self._running.values():
+                ticket._cancel = True
             self._changed.notify_all()
         for thread in self._threads:
-            thread.join()
+            thread.join(timeout)
 
     def status(self) -> dict[str, int]:
         """Counts for status lines and benchmarks: queued, running, workers, sessions."""
@@ -459,8 +468,8 @@ class Scheduler:
                 ticket._notified = now
                 self._changed.notify_all()
         depth = getattr(self._local, "depth", None)
-        if not self.preempt or depth != 0 or hooks_open_in_this_thread():
-            return  # not a worker's own item, already inline, or hooks would leak into it
+        if not self.preempt or depth != 0 or not interruptible():
+            return  # not a worker's own item, already inline, or holding hooks or locks
         self._local.depth = 1
         start = time.perf_counter()
         try:
@@ -498,5 +507,8 @@ def default_scheduler() -> Scheduler:
     with _DEFAULT_LOCK:
         if _DEFAULT is None:
             _DEFAULT = Scheduler()
+            # Workers still inside torch when the interpreter exits abort the process
+            # ("terminate called without an active exception"): stop them first.
+            atexit.register(_DEFAULT.shutdown, EXIT_WAIT)
             log.info("scheduler: %d worker(s) x %d torch thread(s)", _DEFAULT.workers, 1)
         return _DEFAULT

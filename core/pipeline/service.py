@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
-from core.attribution import METHODS, PassTimes
+from core.attribution import METHODS, Attribution, PassTimes
 from core.common.lru import LRUCache
 from core.common.scheduler import Progress, Scheduler, Ticket, default_scheduler
 from core.models import ImageModel, Prediction
@@ -25,7 +25,6 @@ from core.models.registry import classify_tensor
 from core.pipeline.maps import (
     compute_map,
     estimate,
-    is_map,
     known_pass_times,
     map_cache,
     measure_pass_times,
@@ -67,8 +66,8 @@ def _timed_map(
     model: ImageModel, crop: Image.Image, request: MapRequest, estimated: float, progress: Progress
 ) -> MapOutcome:
     outcome = compute_map(model, crop, request, progress)
-    if is_map(outcome):
-        observe(model, request, estimated, outcome.seconds)  # type: ignore[union-attr]
+    if isinstance(outcome, Attribution):
+        observe(model, request, estimated, outcome.seconds)
     return outcome
 
 
