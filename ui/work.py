@@ -65,6 +65,25 @@ def describe(ticket: Ticket[Any], estimate: float, scheduler: Scheduler | None =
     return f"done in {seconds:.2f} s" if seconds is not None else "done"
 
 
+COMPUTED_HERE = "work_computed_here"  # session state: keys computed while this session waited
+MAX_REMEMBERED = 512
+
+
+def provenance(key: Hashable, from_cache: bool, estimate: float) -> str:
+    """Where a finished result came from, for its caption: ``"computed; estimated 0.3 s"``
+    for a result this session saw computed (also on later reruns, when it comes back
+    from the cache; with the estimate it had before it ran), ``"cached"`` for one that
+    was already there (computed earlier, for another photo or another session)."""
+    seen: dict[Hashable, float] = st.session_state.setdefault(COMPUTED_HERE, {})
+    if not from_cache and key not in seen:
+        seen[key] = estimate
+        while len(seen) > MAX_REMEMBERED:
+            seen.pop(next(iter(seen)))
+    if key not in seen:
+        return "cached"
+    return f"computed; estimated {seen[key]:.2f} s"
+
+
 def wait_for(
     tickets: Sequence[Ticket[Any]],
     on_change: Callable[[Ticket[Any]], None],

@@ -18,7 +18,7 @@ from core.attribution.display import render
 from core.models import ModelUnavailable, list_models, model_spec, weights_available
 from core.pipeline import Failed, MapJob, NotApplicable, keep_only, map_request, submit_maps
 from ui.common import cached_model, cached_top_k, image_picker
-from ui.work import describe, enter, session_id, wait_for
+from ui.work import describe, enter, provenance, session_id, wait_for
 
 DEFAULT_GRID_METHODS = ["gradcam", "saliency", "integrated_gradients"]
 
@@ -108,7 +108,7 @@ def draw(job: MapJob) -> None:
     title, outcome = METHODS[job.request.method].title, job.outcome
     with slot.container():
         if isinstance(outcome, Attribution):
-            when = "cached" if job.ticket.from_cache else "just now"
+            when = provenance(job.request.key, job.ticket.from_cache, job.estimate)
             picture = render(crop, outcome.heatmap, METHODS[job.request.method].signed)
             caption = f"{outcome.seconds:.2f} s on {outcome.engine} ({when})"
             st.image(picture, caption=caption, width="stretch")

@@ -26,7 +26,7 @@ from ui.explain.export import export_sidebar, tile_downloads
 from ui.explain.params import method_params
 from ui.explain.share import pending_class, restore_from_url, share_box, show_notices, write_url
 from ui.explain.trust import trust_section
-from ui.work import describe, enter, session_id, wait_for
+from ui.work import describe, enter, provenance, session_id, wait_for
 
 COLUMNS = 3
 
@@ -138,16 +138,13 @@ keep_only(session, jobs)  # maps of methods no longer chosen stop
 jobs += [failed_job(failed[r.key], r) for r in requests if r.key in failed]
 
 
-def show_tile(name: str, result: Attribution, when: str, estimate: float) -> None:
+def show_tile(name: str, result: Attribution, when: str) -> None:
     method = METHODS[name]
     picture: Image.Image = render(
         crop, result.heatmap, method.signed, None if method.signed else cmap, opacity,
         None if top_percent >= 100 else top_percent,
     )  # fmt: skip
-    caption = (
-        f"{method.title} · {result.seconds:.2f} s (estimated {estimate:.2f} s) "
-        f"on {result.engine} ({when})"
-    )
+    caption = f"{method.title} · {result.seconds:.2f} s on {result.engine} ({when})"
     st.image(picture, caption=caption, width="stretch")
     sign = "red = for, blue = against" if method.signed else "brighter = more important"
     st.caption(f"{method.summary} ({sign}). [Paper]({method.paper})")
@@ -167,7 +164,7 @@ def draw(job: MapJob) -> None:
             if ticket.state == "running":
                 st.progress(ticket.progress)
         elif isinstance(outcome, Attribution):
-            show_tile(name, outcome, "cached" if ticket.from_cache else "just now", job.estimate)
+            show_tile(name, outcome, provenance(job.request.key, ticket.from_cache, job.estimate))
         elif isinstance(outcome, NotApplicable):
             st.info(f"**{title}** does not apply to {model.title}: {outcome.reason}")
         elif isinstance(outcome, Failed):
