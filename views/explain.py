@@ -177,7 +177,7 @@ st.sidebar.caption(
     f"({len(to_run)} of {len(order)} maps not cached yet)."
 )
 results: dict[str, Attribution] = {}
-shape = (3, *model.input_size)
+shape = model.input_shape
 bar = st.progress(0.0, text="Computing...")
 for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
     title = METHODS[name].title

@@ -68,7 +68,7 @@ def calibrate(model: ImageModel, engine: str = "auto") -> PassTimes:
     Returns:
         The :class:`PassTimes`.
     """
-    x = torch.zeros(1, 3, *model.input_size)
+    x = torch.zeros(1, *model.input_shape)
     run = Attributor(model.net, x, context_for(model), engine=engine)
 
     def forward() -> None:
@@ -83,7 +83,7 @@ def calibrate(model: ImageModel, engine: str = "auto") -> PassTimes:
     forward_s = _best(forward)
     gradient_s = _best(gradient)
     batched_s = _best(lambda: run.input_gradients(batch, 0), repeats=1) / GRADIENT_BATCH
-    shape = (3, *model.input_size)
+    shape = model.input_shape
     # The forward engine only if it is already built: calibrating must not wait for an
     # export (until then, forward-only methods are priced at torch's batched rate).
     on_engine = engine != "torch" and existing_engine(model.net, shape)

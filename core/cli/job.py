@@ -124,7 +124,7 @@ def warm_up(job: Job, model: ImageModel) -> None:
     cached on disk, where a Ray actor on the same machine finds it).
     """
     if uses_forward_engine(job):
-        forward_engine(model.net, (3, *model.input_size), model.title)
+        forward_engine(model.net, model.input_shape, model.title)
 
 
 def prepare_model(job: Job, threads: int | None = None) -> ImageModel:

@@ -40,5 +40,5 @@ def pass_times(model_name: str) -> PassTimes:
     """The model's pass times on this machine, measured once per process (cost estimates),
     and once more when its forward engine has been built."""
     model = cached_model(model_name)
-    built = existing_engine(model.net, (3, *model.input_size)) is not None
+    built = existing_engine(model.net, model.input_shape) is not None
     return _pass_times(model_name, built)
