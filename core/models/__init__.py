@@ -18,6 +18,7 @@ from core.models.files import (
     gradients_unavailable,
     load_model_file,
     read_labels,
+    source_name,
 )
 from core.models.registry import (
     DEFAULT_MODEL,
@@ -51,6 +52,7 @@ __all__ = [
     "gradients_unavailable",
     "load_model_file",
     "read_labels",
+    "source_name",
     "LOAD_COUNTS",
     "ImageModel",
     "ModelSpec",

@@ -268,6 +268,26 @@ def _labels(source: ModelSource, classes: int) -> tuple[list[str], str]:
     return names, f"labels: {where}"
 
 
+def source_name(source: ModelSource, data: bytes | None = None) -> str:
+    """The :func:`model_name` of a source (reads its files when not given).
+
+    Raises:
+        ModelFileError: a file cannot be read.
+    """
+    try:
+        if data is None:
+            data = Path(source.path).read_bytes()
+        if source.labels is None:
+            labels_hash = ""
+        elif source.labels.lower() == IMAGENET:
+            labels_hash = IMAGENET
+        else:
+            labels_hash = file_hash(Path(source.labels).read_bytes())
+    except OSError as err:
+        raise ModelFileError(f"{Path(err.filename or source.path).name}: {err.strerror}") from None
+    return model_name(file_hash(data), labels_hash, source.arch, source.settings)
+
+
 # ---------------------------------------------------------------- loading a file
 
 
@@ -445,13 +465,7 @@ def load_model_file(source: ModelSource) -> ImageModel:
     if found.classes is not None and found.classes != classes:
         raise ModelFileError(f"the weights have {found.classes} classes, the network {classes}")
     labels, labels_note = _labels(source, classes)
-    if source.labels is None:
-        labels_hash = ""
-    elif source.labels.lower() == IMAGENET:
-        labels_hash = IMAGENET
-    else:
-        labels_hash = file_hash(Path(source.labels).read_bytes())
-    name = model_name(file_hash(data), labels_hash, source.arch, source.settings)
+    name = source_name(source, data)
     if engine is not None:
         adopt_engine(net, engine)
     summary = (
@@ -495,4 +509,5 @@ __all__ = [
     "load_model_file",
     "model_name",
     "read_labels",
+    "source_name",
 ]
