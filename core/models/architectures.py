@@ -231,7 +231,8 @@ def load_weights(
     if not arch:
         raise ModelFileError(
             f"{file_name} holds weights only ({len(state)} tensors): give the name of its "
-            "architecture: a torchvision or timm classifier (e.g. resnet18, timm:convnext_tiny) or digit_cnn"
+            "architecture: a torchvision or timm classifier (e.g. resnet18, "
+            "timm:convnext_tiny) or digit_cnn"
         )
     library, name = _split(arch)
     build = {"timm": _timm, "torchvision": _torchvision, "app": _digit_cnn}[library]
