@@ -71,8 +71,11 @@ def read_state_dict(data: bytes, file_name: str, kind: str) -> dict[str, torch.T
         try:
             loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - UnpicklingError, RuntimeError, EOFError...
-            text = first_line(err, 2000)
-            if "weights_only" in text.lower() or "Unsupported global" in str(err):
+            # A pickle (it starts with the PROTO opcode) or a torch zip whose pickle names
+            # a global the safe unpickler refuses: an object, not weights. Anything else
+            # that fails is a broken file.
+            is_pickle = data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+            if is_pickle or "GLOBAL" in str(err):
                 found = re.search(r"GLOBAL ([\w.]+)", str(err))
                 needs = f" (it needs {found.group(1)})" if found else ""
                 raise ModelFileError(
@@ -136,15 +139,20 @@ def _split(arch: str) -> tuple[str, str]:
     )
 
 
-def _head(net: nn.Module, classes: int, state: dict[str, torch.Tensor]) -> str:
+def _head(net: nn.Module, classes: int, state: dict[str, torch.Tensor], arch: str) -> str:
     """The name of the classifier's weight: the last parameter with ``classes`` rows
-    that the weights also have."""
-    for name, parameter in reversed(list(net.named_parameters())):
-        if name.endswith("weight") and parameter.shape[0] == classes and name in state:
+    (the architecture's default number of classes) that the weights also have."""
+    heads = [
+        name
+        for name, parameter in reversed(list(net.named_parameters()))
+        if name.endswith("weight") and parameter.shape[0] == classes
+    ]
+    for name in heads:
+        if name in state:
             return name
+    expected = heads[0] if heads else "a classifier weight"
     raise ModelFileError(
-        "the weights have no classifier layer this architecture knows (its last layer's "
-        "weight is not in the file): are they for this architecture?"
+        f"these weights are not for {arch}: they have no {expected} (its classifier's weight)"
     )
 
 
@@ -158,7 +166,7 @@ def _torchvision(name: str, state: dict[str, torch.Tensor]) -> Built:
     if name in ("inception_v3", "googlenet"):
         extra = {"aux_logits": False, "init_weights": False}
     default = torchvision.models.get_model(name, weights=None, **extra)
-    classes = int(state[_head(default, 1000, state)].shape[0])
+    classes = int(state[_head(default, 1000, state, name)].shape[0])
     net = default if classes == 1000 else torchvision.models.get_model(
         name, weights=None, num_classes=classes, **extra
     )  # fmt: skip
@@ -183,7 +191,7 @@ def _timm(name: str, state: dict[str, torch.Tensor]) -> Built:
     head = config.get("classifier")
     head = head[0] if isinstance(head, list | tuple) else head
     key = f"{head}.weight" if head and f"{head}.weight" in state else _head(
-        default, int(getattr(default, "num_classes", 1000)), state
+        default, int(getattr(default, "num_classes", 1000)), state, name
     )  # fmt: skip
     classes = int(state[key].shape[0])
     first = config.get("first_conv")
