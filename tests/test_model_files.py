@@ -169,6 +169,21 @@ def test_rgb_files_in_every_format_give_the_network_s_maps(tmp_path):
             assert correlation(expected, got) >= 0.999, (label, name)
 
 
+def test_a_program_that_calls_a_module_twice_runs_as_exported(tmp_path):
+    """torchvision's ResNet blocks call one ReLU twice (unflattened as ``relu@1``)."""
+    import torchvision
+
+    net = torchvision.models.resnet18(num_classes=3).eval()
+    path = export_pt2(net, (1, 3, 64, 64), tmp_path / "resnet18.pt2")
+    model = load_model_file(ModelSource(str(path), settings=Settings(input_size=(64, 64))))
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.net(x), net(x), atol=1e-4, rtol=1e-4)
+    expected = attribute(net, x[:1], "gradcam", 1, layer="layer4")
+    got = attribute(model.net, x[:1], "gradcam", 1, layer="layer4")
+    assert correlation(expected, got) >= 0.999
+
+
 def test_weights_for_torchvision_and_timm_take_their_classes_and_preprocessing(tmp_path):
     import timm
     import torchvision

@@ -130,21 +130,38 @@ def _shape(value: Any) -> tuple[int | None, ...]:
     return tuple(int(d) if isinstance(d, int) else None for d in value.shape)
 
 
-def _prepare_unflattened(net: nn.Module) -> None:
-    """Make a freshly unflattened program (not shared yet) fit for the app.
-
-    Each sub-module runs its generated code rather than torch.fx's interpreter (the
-    same operations; about twice as fast on the methods with many passes, and errors
-    keep their own message), and the graph nodes' tracing metadata is dropped: the
-    module runs without it, and its fake tensors with symbolic sizes make the module
-    impossible to copy (the attribution code's private copies)."""
+def _interpret(net: nn.Module, on: bool) -> None:
     for module in net.modules():
         if hasattr(module, "_run_with_interpreter"):
-            setattr(module, "_run_with_interpreter", False)  # noqa: B010 - private flag
+            setattr(module, "_run_with_interpreter", on)  # noqa: B010 - unflatten's own flag
+
+
+def _prepare_unflattened(net: nn.Module, example: Any) -> None:
+    """Make a freshly unflattened program (not shared yet) fit for the app.
+
+    The graph nodes' tracing metadata is dropped: the module runs without it, and its
+    fake tensors with symbolic sizes make the module impossible to copy (the attribution
+    code's private copies). Each sub-module then runs its generated code rather than
+    torch.fx's interpreter (the same operations, about twice as fast on the methods with
+    many passes, and errors keep their own message) when that gives the interpreter's
+    logits on the program's own example input; otherwise (a module called twice, as a
+    ResNet block's ReLU, needs the interpreter) the interpreter stays.
+    """
+    for module in net.modules():
         graph = getattr(module, "graph", None)
-        if graph is not None and hasattr(graph, "nodes"):
-            for node in graph.nodes:
-                node.meta = {}
+        for node in getattr(graph, "nodes", ()):
+            node.meta = {}
+    if not isinstance(example, torch.Tensor):
+        return
+    with torch.inference_mode():
+        expected = net(example)
+        _interpret(net, False)
+        try:
+            same = torch.equal(net(example), expected)
+        except Exception:  # noqa: BLE001 - the generated code cannot run it: interpret
+            same = False
+    if not same:
+        _interpret(net, True)
 
 
 def load_pt2(data: bytes, file_name: str) -> Found:
@@ -206,7 +223,8 @@ def load_pt2(data: bytes, file_name: str) -> Found:
     notes = []
     try:
         net: nn.Module = torch.export.unflatten(program)
-        _prepare_unflattened(net)
+        example = (program.example_inputs or ((),))[0]
+        _prepare_unflattened(net, example[0] if example else None)
     except Exception as err:  # noqa: BLE001 - then the flat module, without named layers
         log.warning("%s: unflatten failed (%s); using the flat module", file_name, err)
         net = program.module()
