@@ -454,6 +454,28 @@ def test_the_cli_gives_the_page_s_maps_for_a_model_file(tmp_path, example_models
     assert job["job"]["model_file"]["labels"] == str(Path(labels).resolve())
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*")
+def test_the_ray_engine_reads_the_model_file_in_its_actors(tmp_path, digit_image):
+    pytest.importorskip("ray.data", reason="Ray is optional: pip install -r requirements-scale.txt")
+    photo = tmp_path / "digit.png"
+    digit_image.save(photo)
+    labels = str(EXAMPLES / "digit_labels.txt")
+    job = ["--model", str(EXAMPLES / "digit_cnn.pt2"), "--labels", labels,
+           "--methods", "saliency,occlusion", "--param", "occlusion.patch=6",
+           "--param", "occlusion.stride=3", "--threads", "1"]  # fmt: skip
+    local = cli(str(photo), *job, "--out", str(tmp_path / "local"))
+    on_ray = cli(str(photo), *job, "--out", str(tmp_path / "ray"), "--engine", "ray",
+                 "--workers", "1")  # fmt: skip
+    assert local[0] == on_ray[0] == 0, (local, on_ray)
+    with (
+        np.load(tmp_path / "local" / "maps" / "digit.png" / "maps.npz") as a,
+        np.load(tmp_path / "ray" / "maps" / "digit.png" / "maps.npz") as b,
+    ):
+        assert set(a.files) == set(b.files) == {"input", "saliency", "occlusion"}
+        for key in a.files:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
