@@ -124,3 +124,12 @@ def test_inside_the_network_and_the_receptive_field_use_the_uploaded_model(digit
     layer = app.selectbox(key=f"rf_model_layer_{name}")
     assert layer.options
     assert any("as digit_cnn.onnx sees it" in c for i in app.get("image") for c in i.captions)
+
+
+def test_pages_that_need_layers_say_so_for_an_onnx_runtime_only_model(tmp_path):
+    path, _ = shrink_model(tmp_path / "shrink.onnx")
+    source = ModelSource(str(path), settings=Settings(input_size=(16, 16)), title="shrink.onnx")
+    app = ok(page("inside.py", source).run())
+    assert any("shrink.onnx runs on ONNX Runtime only" in i.value for i in app.info)
+    app = ok(page("receptive_field.py", source, rf_mode="Real network").run())
+    assert any("has no layer whose output torch can see" in i.value for i in app.info)
