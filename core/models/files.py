@@ -326,10 +326,59 @@ def _find(data: bytes, file_name: str, source: ModelSource, channels: int | None
     if kind == ".pt2":
         from core.models.pt2 import load_pt2
 
-        return load_pt2(data, file_name)
+        return load_pt2(data, file_name, source.settings)
     from core.models.architectures import load_weights
 
     return load_weights(data, file_name, kind, source.arch, channels)
+
+
+@dataclass(frozen=True)
+class InputShape:
+    """What a file fixes of its image input (None where a dimension is dynamic).
+
+    Attributes:
+        channels: 1 or 3, or None.
+        size: ``(H, W)`` when both are fixed, else None.
+        one_at_a_time: The batch is fixed to one image.
+    """
+
+    channels: int | None
+    size: tuple[int, int] | None
+    one_at_a_time: bool
+
+
+def check_input_shape(shape: tuple[int | None, ...], what: str, settings: Settings) -> InputShape:
+    """The checks of an ONNX graph's or a program's input shape (None = dynamic).
+
+    Args:
+        shape: ``(batch, channels, height, width)``, or whatever the file says.
+        what: ``"model"`` or ``"program"``, for the messages.
+        settings: The user's (an input size settles a half-dynamic one).
+
+    Raises:
+        ModelFileError: not 4 dimensions, a batch fixed above 1, not 1 or 3 channels, a
+            height or width dynamic while the other is fixed and no size was given.
+    """
+    if len(shape) != 4:
+        raise ModelFileError(
+            f"the {what}'s input has {len(shape) or 'an unknown number of'} dimensions; an "
+            "image classifier takes (batch, channels, height, width)"
+        )
+    batch, channels, height, width = shape
+    if batch is not None and batch != 1:
+        raise ModelFileError(
+            f"the {what} takes batches of exactly {batch} images and cannot be pinned to one "
+            "image: export it with a batch of 1 or a dynamic batch axis"
+        )
+    if channels is not None and channels not in (1, 3):
+        raise ModelFileError(f"the {what}'s input has {channels} channels; this app feeds 1 or 3")
+    if (height is None) != (width is None) and settings.input_size is None:
+        raise ModelFileError(
+            f"the {what}'s input height or width is dynamic and the other fixed: set the "
+            "input size it was trained on"
+        )
+    size = (height, width) if height is not None and width is not None else None
+    return InputShape(channels, size, batch == 1)
 
 
 class OneImageAtATime(nn.Module):

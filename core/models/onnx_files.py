@@ -33,7 +33,13 @@ from core.models.engine import (
     onnx_session,
     probe_batch,
 )
-from core.models.files import Found, ModelFileError, OneImageAtATime, Settings
+from core.models.files import (
+    Found,
+    ModelFileError,
+    OneImageAtATime,
+    Settings,
+    check_input_shape,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,30 +170,12 @@ def load_onnx(data: bytes, file_name: str, settings: Settings) -> Found:
         kind = onnx.TensorProto.DataType.Name(tensor.elem_type).lower()
         raise ModelFileError(f"the model takes {kind} inputs; this app feeds float32 images")
     dims = list(tensor.shape.dim) if tensor.HasField("shape") else []
-    if len(dims) != 4:
-        raise ModelFileError(
-            f"the model's input has {len(dims) if dims else 'an unknown number of'} "
-            "dimensions; an image classifier takes (batch, channels, height, width)"
-        )
-    batch, channels, height, width = (_fixed(d) for d in dims)
-    if batch is not None and batch != 1:
-        raise ModelFileError(
-            f"the model takes batches of exactly {batch} images and cannot be pinned to one "
-            "image: export it with a batch of 1 or a dynamic batch axis"
-        )
-    if channels is not None and channels not in (1, 3):
-        raise ModelFileError(f"the model's input has {channels} channels; this app feeds 1 or 3")
-    size = (height, width) if height and width else None
-    if (height is None) != (width is None) and settings.input_size is None:
-        raise ModelFileError(
-            "the model's input height or width is dynamic and the other fixed: set the "
-            "input size it was trained on"
-        )
+    fixed = check_input_shape(tuple(_fixed(d) for d in dims), "model", settings)
     try:
         session = onnx_session(data)
     except Exception as err:  # noqa: BLE001 - onnxruntime raises its own types
         raise ModelFileError(f"ONNX Runtime cannot open {file_name}: {first_line(err)}") from None
-    one_at_a_time = batch == 1
+    one_at_a_time = fixed.one_at_a_time
 
     def finish(shape: tuple[int, int, int]) -> tuple[nn.Module, ForwardEngine, tuple[str, ...]]:
         start = time.perf_counter()
@@ -241,5 +229,6 @@ def load_onnx(data: bytes, file_name: str, settings: Settings) -> Found:
         return net, engine, (note,)
 
     return Found(
-        net=None, channels=channels, input_size=size, finish=finish, preset_from="the ONNX file"
-    )
+        net=None, channels=fixed.channels, input_size=fixed.size, finish=finish,
+        preset_from="the ONNX file",
+    )  # fmt: skip

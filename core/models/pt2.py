@@ -31,7 +31,14 @@ import torch
 from torch import nn
 
 from core.models.engine import first_line
-from core.models.files import HOW_TO_EXPORT, Found, ModelFileError, OneImageAtATime
+from core.models.files import (
+    HOW_TO_EXPORT,
+    Found,
+    ModelFileError,
+    OneImageAtATime,
+    Settings,
+    check_input_shape,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,12 +171,13 @@ def _prepare_unflattened(net: nn.Module, example: Any) -> None:
         _interpret(net, True)
 
 
-def load_pt2(data: bytes, file_name: str) -> Found:
+def load_pt2(data: bytes, file_name: str, settings: Settings) -> Found:
     """Read a torch.export program (after :func:`check_archive`).
 
     Args:
         data: The file's bytes.
         file_name: For messages.
+        settings: The user's settings (checked against the program's input).
 
     Raises:
         ModelFileError: refused archive, unreadable program, not one image input and one
@@ -207,19 +215,7 @@ def load_pt2(data: bytes, file_name: str) -> Found:
     )
     value = placeholder.meta.get("val")
     shape = _shape(value) if isinstance(value, torch.Tensor) else ()
-    if len(shape) != 4:
-        raise ModelFileError(
-            f"the program's input has shape {shape or 'unknown'}; an image classifier "
-            "takes (batch, channels, height, width)"
-        )
-    batch, channels, height, width = shape
-    if batch is not None and batch != 1:
-        raise ModelFileError(
-            f"the program takes batches of exactly {batch} images and cannot be pinned to "
-            "one image: export it with a batch of 1 or a dynamic batch (torch.export.Dim)"
-        )
-    if channels is not None and channels not in (1, 3):
-        raise ModelFileError(f"the program's input has {channels} channels; this app feeds 1 or 3")
+    fixed = check_input_shape(shape, "program", settings)
     notes = []
     try:
         net: nn.Module = torch.export.unflatten(program)
@@ -229,8 +225,7 @@ def load_pt2(data: bytes, file_name: str) -> Found:
         log.warning("%s: unflatten failed (%s); using the flat module", file_name, err)
         net = program.module()
         notes.append("its layers could not be named (torch.export.unflatten failed)")
-    if batch == 1:
+    if fixed.one_at_a_time:
         net = OneImageAtATime(net)
         notes.append("exported for batches of one image: batched methods run image by image")
-    size = (height, width) if height is not None and width is not None else None
-    return Found(net=net, channels=channels, input_size=size, notes=tuple(notes))
+    return Found(net=net, channels=fixed.channels, input_size=fixed.size, notes=tuple(notes))
