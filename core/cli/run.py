@@ -53,6 +53,7 @@ from core.cli.writers import (
 from core.common import SUPPORTED_EXTENSIONS, torch_threads
 from core.evaluation.curves import STEPS
 from core.models import ImageModel, ModelFileError, ModelUnavailable, source_name
+from core.models.engine import existing_engine
 
 INTERRUPTED = 130  # the shell's code for a job ended by Ctrl-C (128 + SIGINT)
 
@@ -171,8 +172,9 @@ def explain_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     methods = f"{_count(len(job.methods), 'method')} ({', '.join(job.methods)})"
     _say(f"{_count(len(todo), 'image')} x {methods} with {model.title} {where} -> {out}/")
     if todo and uses_forward_engine(job):
-        _say("preparing the forward engine (the first run on a machine exports the model to "
-             "ONNX, ~10-30 s)")  # fmt: skip
+        if existing_engine(model.net, model.input_shape) is None:  # an ONNX file has its own
+            _say("preparing the forward engine (the first run on a machine exports the model "
+                 "to ONNX, ~10-30 s)")  # fmt: skip
         warm_up(job, model)  # on the driver too: a local Ray's actors find the export cached
     start = time.perf_counter()
     done, interrupted, crashed = 0, False, None
