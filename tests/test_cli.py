@@ -278,7 +278,7 @@ def test_exit_code_1_when_nothing_could_be_explained(tmp_path):
         (["--param", "gradcam.layer=nope"], "has no feature-map layer 'nope'; it has: head"),
         (["--target", "cat"], "expected top1 or a class index"),
         (["--target", "1000"], "--target 1000: EfficientNet-Lite0 (embedded) has 1000 classes"),
-        (["--model", "nope"], "invalid choice: 'nope'"),
+        (["--model", "nope"], "--model nope: neither a registered model"),
         (["--metrics", "auc"], "--metrics: unknown 'auc'"),
         (["--workers", "0"], "--workers: must be at least 1"),
     ],

@@ -24,6 +24,7 @@ from core.common.scheduler import default_scheduler
 from core.models import (
     DEFAULT_MODEL,
     ImageModel,
+    ModelFileError,
     ModelUnavailable,
     Prediction,
     list_models,
@@ -32,6 +33,7 @@ from core.models import (
     weights_available,
 )
 from core.pipeline import submit_top_k
+from ui.own_model import OWN_MODEL, own_model, own_model_source, session_models, upload_form
 from ui.work import session_id
 
 
@@ -47,18 +49,49 @@ def _zoo_model(name: str) -> ImageModel:
     return load_model(name)
 
 
+# The other embedded models (EfficientNet-Lite1 and Lite2, ~25 MB each): never evicted,
+# so Compare's offline default of three models never reloads one.
+@st.cache_resource(show_spinner="Loading an embedded model...")
+def _embedded_model(name: str) -> ImageModel:
+    return load_model(name)
+
+
 def cached_model(name: str) -> ImageModel:
     """One shared instance per model per process. Never mutate what this returns.
+
+    Args:
+        name: A registered model, or one uploaded in this process (``file-...``).
 
     Raises:
         ModelUnavailable: the weights could not be fetched (not cached, so a later
             rerun tries again).
+        ModelFileError: an uploaded model whose file can no longer be read.
     """
-    return default_model() if name == DEFAULT_MODEL else _zoo_model(name)
+    if name == DEFAULT_MODEL:
+        return default_model()
+    if own_model_source(name) is not None:
+        return own_model(name)
+    return _embedded_model(name) if model_spec(name).offline else _zoo_model(name)
+
+
+def model_title(name: str) -> str:
+    """A model's title: the registry's, or an uploaded model's file name."""
+    source = own_model_source(name)
+    if source is not None:
+        return f"{source.title} (your model)"
+    return model_spec(name).title
+
+
+LAST_MODEL = "shared_last_model"  # the model last picked on any page (plain key)
 
 
 def model_picker(key: str = "model", sidebar: bool = True) -> ImageModel:
-    """A select box over the registry; falls back to the default model with a message.
+    """A select box over the registry, this session's uploaded models and "Your own
+    model…" (the upload form); falls back to the default model with a message.
+
+    While the form is open, and when a file cannot be used, the previous model stays in
+    use. A model loaded by the form is selected, kept for the session and offered on
+    every page that picks a photo model.
 
     Args:
         key: Widget key (pages sharing a key share the choice).
@@ -68,17 +101,45 @@ def model_picker(key: str = "model", sidebar: bool = True) -> ImageModel:
         The chosen model, or the embedded default when the choice cannot be loaded.
     """
     where = st.sidebar if sidebar else st
+    own = session_models()
+    options = [*list_models(), *own, OWN_MODEL]
+    pending = st.session_state.pop(f"{key}_pending", None)
+    if pending in options:
+        st.session_state[key] = pending
+    elif st.session_state.get(key) not in options and st.session_state.get(LAST_MODEL) in options:
+        st.session_state[key] = st.session_state[LAST_MODEL]  # the choice follows the user
 
     def label(name: str) -> str:
+        if name == OWN_MODEL or name in own:
+            return name if name == OWN_MODEL else model_title(name)
         spec = model_spec(name)
         return spec.title if weights_available(name) else f"{spec.title} (downloads weights)"
 
-    name = where.selectbox("Model", list_models(), format_func=label, key=key)
+    name = where.selectbox("Model", options, format_func=label, key=key)
+    if name == OWN_MODEL:
+        loaded = upload_form(where.container(border=True), key)
+        if loaded is not None:
+            st.session_state[f"{key}_pending"] = loaded
+            st.rerun()
+        name = st.session_state.get(LAST_MODEL, DEFAULT_MODEL)
+        if name not in options or name == OWN_MODEL:
+            name = DEFAULT_MODEL
+        where.caption(f"Until a model is loaded, the page shows **{label(name)}**.")
+    else:
+        st.session_state[LAST_MODEL] = name
     try:
-        return cached_model(name)
+        model = cached_model(name)
     except ModelUnavailable as err:
         where.warning(f"{err}\n\nShowing the embedded EfficientNet-Lite0 instead.")
         return default_model()
+    except ModelFileError as err:
+        where.error(f"{err}\n\nShowing the embedded EfficientNet-Lite0 instead.")
+        return default_model()
+    if name in own:
+        with where.expander("About your model"):
+            for note in model.notes:
+                st.caption(note)
+    return model
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from PIL import Image
 
 from core.attribution import METHODS, Attribution
 from core.attribution.display import render
-from core.models import ModelUnavailable, list_models, model_spec, weights_available
+from core.models import ModelFileError, ModelUnavailable, list_models, model_spec, weights_available
 from core.pipeline import Failed, MapJob, NotApplicable, keep_only, map_request, submit_maps
-from ui.common import cached_model, cached_top_k, image_picker
+from ui.common import cached_model, cached_top_k, image_picker, model_title
+from ui.own_model import session_models
 from ui.work import describe, enter, provenance, session_id, wait_for
 
 DEFAULT_GRID_METHODS = ["gradcam", "saliency", "integrated_gradients"]
@@ -28,13 +29,14 @@ st.caption(
     "model has its own preprocessing and its own last convolutional block for CAM methods."
 )
 
-available = [name for name in list_models() if weights_available(name)]
+available = [name for name in list_models() if weights_available(name)] + list(session_models())
 missing = [name for name in list_models() if not weights_available(name)]
 with st.sidebar:
     names = st.multiselect(
         "Models", available, default=available[:3], key="compare_models",
-        format_func=lambda n: model_spec(n).title,
-        help="Models whose weights are on this machine (the embedded one always).",
+        format_func=model_title,
+        help="Models whose weights are on this machine (the three embedded ones always), "
+        "and the models you loaded with the model picker's “Your own model…”.",
     )  # fmt: skip
     methods = st.multiselect(
         "Methods", list(METHODS), default=DEFAULT_GRID_METHODS, key="compare_methods",
@@ -66,8 +68,8 @@ models = {}
 for name in names:
     try:
         models[name] = cached_model(name)
-    except ModelUnavailable as err:
-        st.warning(f"{model_spec(name).title}: {err}")
+    except (ModelUnavailable, ModelFileError) as err:
+        st.warning(f"{model_title(name)}: {err}")
 target: int | None = None
 if same_class and models:
     first = next(iter(models.values()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.models import gradients_unavailable
 from ui.inside import (
     embedding_panel,
     examples_panel,
@@ -38,6 +39,10 @@ SECTIONS = {
 
 st.title("Inside the network")
 subject = pick_subject()
+if (no_layers := gradients_unavailable(subject.net)) is not None:  # ONNX Runtime only
+    st.info(f"{subject.title} runs on ONNX Runtime only, with no layers to look into here: "
+            f"{no_layers}. Explain an image runs its forward-only methods.")  # fmt: skip
+    st.stop()
 section = st.segmented_control(
     "Look at", list(SECTIONS), default="Layer table", required=True, key="inside_section"
 ) or "Layer table"  # fmt: skip

@@ -111,6 +111,9 @@ else:
         st.stop()
     layer_rows = cached_layer_table(model.name, model)
     spatial = [r for r in layer_rows if r.output_shape is not None and len(r.output_shape) == 3]
+    if not spatial:  # e.g. an ONNX model that runs on ONNX Runtime only: no layer to hook
+        st.info(f"{model.title} has no layer whose output torch can see: nothing to trace.")
+        st.stop()
     labels = [
         r.name + (f" (call {r.call})" if r.call > 1 else "")
         + f" - {r.type} -> {format_shape(r.output_shape, 'x')}"

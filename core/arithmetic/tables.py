@@ -304,8 +304,7 @@ def layer_table(net: nn.Module, input_shape: tuple[int, int, int]) -> list[Layer
 
 def model_layer_table(model: ImageModel) -> list[LayerRow]:
     """:func:`layer_table` of a :class:`core.models.ImageModel` at its input size."""
-    height, width = model.input_size
-    return layer_table(model.net, (3, height, width))
+    return layer_table(model.net, model.input_shape)
 
 
 def summarize_table(rows: Sequence[LayerRow], net: nn.Module) -> TableSummary:

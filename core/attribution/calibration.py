@@ -24,6 +24,7 @@ from core.attribution.runner import Attributor, context_for
 from core.common.layout import fast_layout
 from core.models import ImageModel
 from core.models.engine import ONNX_RUNTIME, existing_engine
+from core.models.files import gradients_unavailable
 
 MANY = 3  # from this many passes on, a method batches them
 
@@ -68,7 +69,7 @@ def calibrate(model: ImageModel, engine: str = "auto") -> PassTimes:
     Returns:
         The :class:`PassTimes`.
     """
-    x = torch.zeros(1, 3, *model.input_size)
+    x = torch.zeros(1, *model.input_shape)
     run = Attributor(model.net, x, context_for(model), engine=engine)
 
     def forward() -> None:
@@ -81,9 +82,12 @@ def calibrate(model: ImageModel, engine: str = "auto") -> PassTimes:
     batch = x.expand(GRADIENT_BATCH, -1, -1, -1).clone()  # as the methods batch them
     forward_batch = x.expand(FORWARD_BATCH, -1, -1, -1).clone()
     forward_s = _best(forward)
-    gradient_s = _best(gradient)
-    batched_s = _best(lambda: run.input_gradients(batch, 0), repeats=1) / GRADIENT_BATCH
-    shape = (3, *model.input_size)
+    if gradients_unavailable(model.net):  # gradient methods will not run: nothing to time
+        gradient_s = batched_s = forward_s
+    else:
+        gradient_s = _best(gradient)
+        batched_s = _best(lambda: run.input_gradients(batch, 0), repeats=1) / GRADIENT_BATCH
+    shape = model.input_shape
     # The forward engine only if it is already built: calibrating must not wait for an
     # export (until then, forward-only methods are priced at torch's batched rate).
     on_engine = engine != "torch" and existing_engine(model.net, shape)

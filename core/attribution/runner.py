@@ -34,6 +34,7 @@ from core.attribution.base import (
     AttributionContext,
     InputShape,
     Method,
+    MethodNotApplicable,
     Progress,
 )
 from core.attribution.cam import feature_map_layers
@@ -44,6 +45,7 @@ from core.common.layout import fast_layout
 from core.common.single_thread import torch_threads
 from core.models import ImageModel
 from core.models.engine import ONNX_RUNTIME, TORCH, ForwardEngine, forward_engine
+from core.models.files import gradients_unavailable
 
 ENGINE_ENV = "CNN_EXPLAINER_ENGINE"  # "auto" (default) or "torch"
 ENGINES = ("auto", TORCH)
@@ -187,6 +189,8 @@ class Attributor:
         """
         spec = get_method(method)
         resolved = spec.resolve(params)
+        if spec.needs_gradients and (reason := gradients_unavailable(self.net)):
+            raise MethodNotApplicable(reason)  # e.g. an ONNX model with no torch version
         start = time.perf_counter()
         self._engines_used = set()
         self._notes = []
@@ -432,7 +436,7 @@ def context_for(model: ImageModel) -> AttributionContext:
 def input_shape_for(model: ImageModel) -> InputShape:
     """A model's input size and the channels of its feature maps (one hooked forward
     pass of a blank image), for cost estimates."""
-    blank = torch.zeros(1, 3, *model.input_size)
+    blank = torch.zeros(1, *model.input_shape)
     layers = feature_map_layers(model.net, blank)
     return InputShape(
         size=model.input_size,

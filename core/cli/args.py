@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from core.attribution import METHODS, Param
@@ -15,7 +16,16 @@ from core.attribution.display import SEQUENTIAL_MAPS
 from core.cli.job import OPACITY
 from core.evaluation import DEFAULT_SUBSTRATE, SUBSTRATES
 from core.evaluation.curves import STEPS
-from core.models import DEFAULT_MODEL, list_models, titles
+from core.models import (
+    DEFAULT_MODEL,
+    IMAGENET,
+    ModelFileError,
+    ModelSource,
+    Settings,
+    list_models,
+    source_name,
+    titles,
+)
 
 ENGINES = ("local", "ray")
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -28,6 +38,9 @@ examples:
   python -m core.cli explain /data/images --engine ray --workers 8 --out /data/maps
   python -m core.cli methods      (every method and its parameters)
   python -m core.cli layers --model resnet18      (its layers, for gradcam.layer=...)
+  python -m core.cli explain photos/ --model my_net.onnx --labels classes.txt
+  python -m core.cli explain scans/ --model weights.safetensors --arch timm:resnet18 \\
+      --input-size 256,256 --channels 1 --mean 0.5 --std 0.25
 
 outputs (in --out): maps/<image>/<method>.png, maps/<image>/maps.npz (raw float32 maps,
 the input picture, metric curves), summary.csv (a row per image x method: path,
@@ -85,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     layers = commands.add_parser(
         "layers", help="list a model's layers with a feature map (for METHOD.layer=...)"
     )
-    layers.add_argument("--model", default=DEFAULT_MODEL, choices=list_models(), metavar="NAME")
+    add_model_arguments(layers)
     explain = commands.add_parser(
         "explain",
         help="explain many images (see `explain --help`)",
@@ -100,9 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="image files, folders (searched recursively for .jpg .png .webp .bmp .tif .gif; "
         "hidden files skipped) or text files (.txt .lst .list) with one path a line "
         "(relative to the current folder; # comments)")  # fmt: skip
-    add("--model", default=DEFAULT_MODEL, choices=list_models(), metavar="NAME",
-        help=f"one of: {', '.join(list_models())} (default {DEFAULT_MODEL}, whose weights "
-        "ship with the app; the others are downloaded on first use)")  # fmt: skip
+    add_model_arguments(explain)
     add(
         "--methods",
         default="gradcam",
@@ -176,6 +187,99 @@ def build_parser() -> argparse.ArgumentParser:
     add("--opacity", type=_opacity, default=OPACITY, help=f"heatmap opacity (default {OPACITY})")
     add("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _pair(text: str) -> tuple[int, int]:
+    """argparse type: ``H,W`` or ``S`` (square) in pixels."""
+    parts = [p.strip() for p in text.replace("x", ",").split(",")]
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH (e.g. 224,224), got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    """argparse type: ``a,b,c`` or ``a``."""
+    try:
+        return tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers like 0.5 or a,b,c; got {text!r}"
+        ) from None
+
+
+MODEL_FILE_OPTIONS = ("arch", "labels", "input_size", "channels", "mean", "std", "crop")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model`` (a registered name or a file) and the options of a model file."""
+    add = parser.add_argument
+    add("--model", default=DEFAULT_MODEL, metavar="NAME|FILE",
+        help=f"a registered model: {', '.join(list_models())} (default {DEFAULT_MODEL}; the "
+        "EfficientNet-Lite ones ship with the app, the others are downloaded on first use); "
+        "or your own model file: .onnx, .pt2 (torch.export), or weights (.safetensors, "
+        ".pt/.pth state dict) with --arch")  # fmt: skip
+    add("--arch", metavar="NAME",
+        help="the architecture of a weights file: a torchvision or timm classifier "
+        "(timm:NAME or torchvision:NAME when both have it), or digit_cnn")  # fmt: skip
+    add("--labels", metavar="FILE|imagenet",
+        help="the model file's class names: .txt (one a line) or .json (a list, or index "
+        "-> name), or `imagenet` (default: class 0 ... class K-1)")  # fmt: skip
+    add("--input-size", type=_pair, metavar="H,W",
+        help="input size (default: timm's config or torchvision's preset for --arch, the "
+        "file's fixed input shape, else 224,224)")  # fmt: skip
+    add(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        help="1 (the picture is made greyscale) or 3 (default: from the model, else 3)",
+    )
+    add("--mean", type=_floats, metavar="A[,B,C]",
+        help="per-channel mean on pixels in [0, 1] (default: the model's, else ImageNet's "
+        "for RGB and 0 for greyscale)")  # fmt: skip
+    add(
+        "--std",
+        type=_floats,
+        metavar="A[,B,C]",
+        help="per-channel std (default: the model's, else ImageNet's for RGB, 1 for grey)",
+    )
+    add("--crop", type=_number(float, 0.05, 1), metavar="F",
+        help="fraction of the resized picture the centre crop keeps (default: the model's, "
+        "else 0.875 for RGB: resize 256, crop 224; 1 for greyscale)")  # fmt: skip
+
+
+def model_source(args: argparse.Namespace, parser: Any) -> ModelSource | None:
+    """The model file of ``--model`` and its options; None for a registered model.
+
+    Raises:
+        SystemExit: (2) neither a registered name nor a file, options of a model file
+            with a registered model, bad settings, unreadable files.
+    """
+    given = [f"--{o.replace('_', '-')}" for o in MODEL_FILE_OPTIONS if getattr(args, o, None)]
+    if args.model in list_models():
+        if given:
+            parser.error(f"{', '.join(given)}: only for a model file, not {args.model}")
+        return None
+    path = Path(args.model)
+    if not path.is_file():
+        parser.error(
+            f"--model {args.model}: neither a registered model ({', '.join(list_models())}) "
+            "nor a model file"
+        )
+    labels = args.labels
+    if labels and labels.lower() != IMAGENET:
+        if not Path(labels).is_file():
+            parser.error(f"--labels {labels}: no such file")
+        labels = str(Path(labels).resolve())
+    settings = Settings(args.input_size, args.channels, args.mean, args.std, args.crop)
+    source = ModelSource(str(path.resolve()), args.arch, labels, settings, title=path.name)
+    try:
+        settings.check()
+        source_name(source)
+    except ModelFileError as err:
+        parser.error(f"--model {args.model}: {err}")
+    return source
 
 
 def parse_list(text: str, allowed: Sequence[str], option: str, parser: Any) -> tuple[str, ...]:

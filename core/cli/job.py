@@ -29,7 +29,14 @@ from core.attribution.display import render
 from core.cli.inputs import Failure, Item
 from core.common import ImageLoadError, load_image
 from core.evaluation import DEFAULT_SUBSTRATE, curve, model_forward
-from core.models import ImageModel, forward_engine, load_model, top_k
+from core.models import (
+    ImageModel,
+    ModelSource,
+    forward_engine,
+    load_model,
+    load_model_file,
+    top_k,
+)
 from core.pipeline import (
     Failed,
     MapRequest,
@@ -50,7 +57,7 @@ class Job:
     """Everything that decides a job's outputs (picklable: sent to every Ray actor).
 
     Attributes:
-        model: Registry name of the model.
+        model: Registry name of the model (``file-<hash>`` for a model file).
         methods: Method names, in the order of the command line.
         params: Method -> its resolved parameters (every declared name; defaults filled
             in, so seeds are fixed and reruns are reproducible).
@@ -60,6 +67,8 @@ class Job:
         step: Pixels per curve step; None = 28 steps (RISE's default).
         cmap: Colour map of unsigned maps in the PNGs (signed ones are red/blue).
         opacity: Heatmap opacity in the PNGs.
+        model_file: The model file, its labels and settings (None: a registered model).
+            Every Ray actor reads it at the same path.
     """
 
     model: str
@@ -71,6 +80,7 @@ class Job:
     step: int | None = None
     cmap: str = "inferno"
     opacity: float = OPACITY
+    model_file: ModelSource | None = None
 
     def signature(self) -> str:
         """The settings as canonical JSON: outputs with another signature are stale."""
@@ -133,7 +143,17 @@ def warm_up(job: Job, model: ImageModel) -> None:
     cached on disk, where a Ray actor on the same machine finds it).
     """
     if uses_forward_engine(job):
-        forward_engine(model.net, (3, *model.input_size), model.title)
+        forward_engine(model.net, model.input_shape, model.title)
+
+
+def job_model(job: Job) -> ImageModel:
+    """The job's model: registered, or read from its file.
+
+    Raises:
+        ModelUnavailable: a zoo model's weights cannot be fetched.
+        ModelFileError: the model file cannot be used.
+    """
+    return load_model(job.model) if job.model_file is None else load_model_file(job.model_file)
 
 
 def prepare_model(job: Job, threads: int | None = None) -> ImageModel:
@@ -149,7 +169,7 @@ def prepare_model(job: Job, threads: int | None = None) -> ImageModel:
     """
     if threads is not None:
         torch.set_num_threads(threads)
-    model = load_model(job.model)
+    model = job_model(job)
     warm_up(job, model)
     return model
 

@@ -28,11 +28,20 @@ from core.cli.args import (
     check_ray,
     describe_methods,
     describe_models,
+    model_source,
     parse_list,
     parse_params,
 )
 from core.cli.inputs import Failure, Item, list_images
-from core.cli.job import METRICS, ImageResult, Job, local_results, uses_forward_engine, warm_up
+from core.cli.job import (
+    METRICS,
+    ImageResult,
+    Job,
+    job_model,
+    local_results,
+    uses_forward_engine,
+    warm_up,
+)
 from core.cli.ray_engine import EngineError, ray_results
 from core.cli.writers import (
     complete_record,
@@ -43,7 +52,8 @@ from core.cli.writers import (
 )
 from core.common import SUPPORTED_EXTENSIONS, torch_threads
 from core.evaluation.curves import STEPS
-from core.models import ImageModel, ModelUnavailable, load_model
+from core.models import ImageModel, ModelFileError, ModelUnavailable, source_name
+from core.models.engine import existing_engine
 
 INTERRUPTED = 130  # the shell's code for a job ended by Ctrl-C (128 + SIGINT)
 
@@ -75,8 +85,10 @@ def make_job(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Job:
     methods = parse_list(args.methods, list(METHODS), "--methods", parser)
     if not methods:
         parser.error("--methods: give at least one method")
+    source = model_source(args, parser)
     return Job(
-        model=args.model,
+        model=args.model if source is None else source_name(source),
+        model_file=source,
         methods=methods,
         params=parse_params(args.param, methods, parser),
         target=args.target,
@@ -139,10 +151,12 @@ def explain_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -
              f".{', .'.join(SUPPORTED_EXTENSIONS)})")  # fmt: skip
         return 1
     try:
-        model = load_model(job.model)
+        model = job_model(job)
     except ModelUnavailable as err:
         _say(f"error: {err}")
         return 1
+    except ModelFileError as err:
+        parser.error(f"--model {args.model}: {err}")
     job = fit_to_model(job, model, args.steps, parser)
     records: dict[str, dict[str, Any]] = {}
     if args.resume:
@@ -158,8 +172,9 @@ def explain_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     methods = f"{_count(len(job.methods), 'method')} ({', '.join(job.methods)})"
     _say(f"{_count(len(todo), 'image')} x {methods} with {model.title} {where} -> {out}/")
     if todo and uses_forward_engine(job):
-        _say("preparing the forward engine (the first run on a machine exports the model to "
-             "ONNX, ~10-30 s)")  # fmt: skip
+        if existing_engine(model.net, model.input_shape) is None:  # an ONNX file has its own
+            _say("preparing the forward engine (the first run on a machine exports the model "
+                 "to ONNX, ~10-30 s)")  # fmt: skip
         warm_up(job, model)  # on the driver too: a local Ray's actors find the export cached
     start = time.perf_counter()
     done, interrupted, crashed = 0, False, None
@@ -255,13 +270,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(describe_models())
         return 0
     if args.command == "layers":
+        parser = build_parser()
+        source = model_source(args, parser)
+        job = Job(args.model, (), {}, model_file=source)
         try:
-            model = load_model(args.model)
+            model = job_model(job)
         except ModelUnavailable as err:
             _say(f"error: {err}")
             return 1
-        layers = reversed(list(input_shape_for(model).channels))
-        print("\n".join(f"{n}{'  (default)' if n == model.target_layer else ''}" for n in layers))
+        except ModelFileError as err:
+            parser.error(f"--model {args.model}: {err}")
+        layers = list(reversed(list(input_shape_for(model).channels)))
+        default = model.target_layer or (layers[0] if layers else "")
+        print("\n".join(f"{n}{'  (default)' if n == default else ''}" for n in layers))
         return 0
     # --threads for the local engine: this process's torch threads, for this job only
     threads = args.threads if args.engine == "local" else None

@@ -165,7 +165,7 @@ def model_forward(model: ImageModel, engine: str = "auto") -> Forward:
                 return model.net(batch)
 
         return run
-    return forward_engine(model.net, (3, *model.input_size), model.name)
+    return forward_engine(model.net, model.input_shape, model.name)
 
 
 def deletion_curve(

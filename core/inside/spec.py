@@ -45,15 +45,15 @@ class InputSpec:
 
 
 def input_spec(model: ImageModel) -> InputSpec:
-    """The :class:`InputSpec` of an ImageNet classifier (RGB, its own mean and std).
+    """The :class:`InputSpec` of a photo classifier (its channels, mean and std).
 
     Args:
         model: A registered model.
 
     Returns:
-        Three channels, the model's normalisation and input size, grey background.
+        The model's channels, normalisation and input size, grey background.
     """
-    return InputSpec(channels=3, mean=model.mean, std=model.std, size=model.input_size)
+    return InputSpec(channels=model.channels, mean=model.mean, std=model.std, size=model.input_size)
 
 
 # The digit CNN of core.digits: (B, 1, 28, 28) in [0, 1], ink = 1, fed as is. Its

@@ -1,4 +1,6 @@
-"""Image classifiers: the registry, the embedded EfficientNet-Lite0 and torchvision's zoo.
+"""Image classifiers: the registry, the embedded EfficientNet-Lite0/1/2, torchvision's
+zoo, and models read from the user's own files (ONNX, torch.export, weights + an
+architecture name: :func:`load_model_file`).
 
 ``from core.models import load_model, classify, list_models, ImageModel, ModelUnavailable``.
 Adding a model is one :func:`register` call (see ``docs/architecture.md``).
@@ -6,6 +8,18 @@ Adding a model is one :func:`register` call (see ``docs/architecture.md``).
 
 from core.models import lite0, zoo  # noqa: F401 - importing them registers their models
 from core.models.engine import ForwardEngine, built_engines, forward_engine
+from core.models.files import (
+    IMAGENET,
+    LABEL_EXTENSIONS,
+    MODEL_EXTENSIONS,
+    ModelFileError,
+    ModelSource,
+    Settings,
+    gradients_unavailable,
+    load_model_file,
+    read_labels,
+    source_name,
+)
 from core.models.registry import (
     DEFAULT_MODEL,
     LOAD_COUNTS,
@@ -29,6 +43,16 @@ from core.models.registry import (
 __all__ = [
     "DEFAULT_MODEL",
     "ForwardEngine",
+    "IMAGENET",
+    "LABEL_EXTENSIONS",
+    "MODEL_EXTENSIONS",
+    "ModelFileError",
+    "ModelSource",
+    "Settings",
+    "gradients_unavailable",
+    "load_model_file",
+    "read_labels",
+    "source_name",
     "LOAD_COUNTS",
     "ImageModel",
     "ModelSpec",

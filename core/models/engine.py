@@ -186,7 +186,12 @@ def _export(net: nn.Module, input_shape: tuple[int, int, int], path: Path) -> No
         raise RuntimeError(errors[-1] if errors else f"the export process exited {done.returncode}")
 
 
-def _session(path: Path) -> Any:
+def onnx_session(model: Path | bytes) -> Any:
+    """An ``onnxruntime.InferenceSession`` on the CPU with the engine's settings.
+
+    Args:
+        model: The graph's file, or its bytes (an uploaded model).
+    """
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -197,10 +202,12 @@ def _session(path: Path) -> Any:
     # for EfficientNet-Lite0 at the same speed; bench/explain.py).
     options.enable_mem_pattern = False
     options.add_session_config_entry("session.use_device_allocator_for_initializers", "1")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
-def _onnx_runner(session: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+def onnx_runner(session: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``run(x) -> logits`` on an ONNX Runtime session with one input and one output."""
     input_name = session.get_inputs()[0].name
 
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -212,7 +219,7 @@ def _onnx_runner(session: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     return run
 
 
-def _difference(
+def logits_difference(
     net: nn.Module, run: Callable[[torch.Tensor], torch.Tensor], probe: torch.Tensor
 ) -> float:
     """Largest |logit| difference between ``run`` and the network on the probe batch,
@@ -226,7 +233,7 @@ def _difference(
     return float((got - expected).abs().max()) / scale
 
 
-def _first_line(err: BaseException, limit: int = 240) -> str:
+def first_line(err: BaseException, limit: int = 240) -> str:
     """The first meaningful line of an error's root cause, without terminal colours."""
     while err.__cause__ is not None:
         err = err.__cause__
@@ -236,9 +243,10 @@ def _first_line(err: BaseException, limit: int = 240) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def _probe(input_shape: tuple[int, int, int]) -> torch.Tensor:
+def probe_batch(input_shape: tuple[int, int, int], batch: int = PROBE_BATCH) -> torch.Tensor:
+    """The fixed random inputs ``(batch, C, H, W)`` two engines are compared on."""
     generator = torch.Generator().manual_seed(0)
-    return torch.randn((PROBE_BATCH, *input_shape), generator=generator)
+    return torch.randn((batch, *input_shape), generator=generator)
 
 
 def build_engine(
@@ -277,20 +285,20 @@ def build_engine(
         )
     safe_label = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
     path = cache_folder() / f"{safe_label}-{graph_key(label, net, input_shape)}.onnx"
-    probe = _probe(input_shape)
+    probe = probe_batch(input_shape)
     reason = "unknown"
     for attempt in ("cached", "fresh"):
         if attempt == "fresh" or not path.exists():
             try:
                 _export(net, input_shape, path)
             except Exception as err:  # noqa: BLE001 - the exporter raises many types
-                reason = f"the exporter cannot handle this network: {_first_line(err)}"
+                reason = f"the exporter cannot handle this network: {first_line(err)}"
                 break
         try:
-            run = _onnx_runner(_session(path))
-            difference = _difference(net, run, probe)
+            run = onnx_runner(onnx_session(path))
+            difference = logits_difference(net, run, probe)
         except Exception as err:  # noqa: BLE001 - onnxruntime raises its own types
-            reason = f"ONNX Runtime could not run the exported graph: {_first_line(err)}"
+            reason = f"ONNX Runtime could not run the exported graph: {first_line(err)}"
             path.unlink(missing_ok=True)  # corrupt: rebuilt on the next attempt
             continue
         if difference <= TOLERANCE:
@@ -347,6 +355,24 @@ def forward_engine(
         if engine is None:
             engine = per_net.engines[shape] = build_engine(net, shape, name)
         return engine
+
+
+def adopt_engine(net: nn.Module, engine: ForwardEngine) -> None:
+    """Make ``engine`` the forward engine of ``net`` for its input shape.
+
+    For a network that came as an ONNX file: its own graph on ONNX Runtime is the
+    engine (checked against the network by the caller), instead of an export of it.
+
+    Args:
+        net: The network :func:`forward_engine` will be asked about.
+        engine: Its engine.
+    """
+    with _ENGINES_LOCK:
+        per_net = _ENGINES.get(net)
+        if per_net is None:
+            per_net = _ENGINES[net] = _PerNet()
+    with per_net.lock:
+        per_net.engines[engine.input_shape] = engine
 
 
 def existing_engine(net: nn.Module, input_shape: tuple[int, int, int]) -> ForwardEngine | None:

@@ -53,21 +53,30 @@ class ModelUnavailable(RuntimeError):
 
 @dataclass(frozen=True, eq=False)
 class ImageModel:
-    """An ImageNet classifier plus everything needed to feed and explain it.
+    """An image classifier plus everything needed to feed and explain it.
 
     Attributes:
-        name: Registry name, e.g. ``"resnet18"``.
+        name: Registry name, e.g. ``"resnet18"``; for a model loaded from a file,
+            ``"file-"`` and a hash of the file and its settings (see
+            :mod:`core.models.files`), so every cache keyed on the name stays right.
         title: Human name for the UI, e.g. ``"ResNet-18"``.
-        net: The network, in eval mode, parameters frozen. Outputs logits ``(B, 1000)``.
-        labels: The 1,000 ImageNet class names, index = logit index.
+        net: The network, in eval mode, parameters frozen. Outputs logits ``(B, K)``.
+        labels: The K class names, index = logit index (ImageNet's 1,000 for the
+            registered models).
         input_size: ``(H, W)`` the network is fed.
         resize_size: The shorter image side is resized to this before centre cropping.
-        mean: Per-channel mean subtracted after scaling pixels to [0, 1].
+        mean: Per-channel mean subtracted after scaling pixels to [0, 1] (one value per
+            channel).
         std: Per-channel standard deviation divided by after subtracting the mean.
         interpolation: Resampling used for the resize.
         target_layer: Module name (as in ``net.named_modules()``) of the last
-            convolutional block: the default layer for CAM methods.
+            convolutional block: the default layer for CAM methods ("" = the last layer
+            with a spatial output, which the CAM methods find themselves).
         pretrained: False for a randomly initialised network (tests, sanity checks).
+        channels: 3 (RGB) or 1 (greyscale: :meth:`crop` returns a grey picture and
+            :meth:`preprocess` a ``(1, 1, H, W)`` tensor).
+        notes: What loading it found out, in plain words (a model file's format, labels
+            and preprocessing; shown under the model picker).
     """
 
     name: str
@@ -76,15 +85,22 @@ class ImageModel:
     labels: list[str]
     input_size: tuple[int, int]
     resize_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     interpolation: InterpolationMode
     target_layer: str
     pretrained: bool = True
+    channels: int = 3
+    notes: tuple[str, ...] = ()
     _modules: dict[str, nn.Module] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._modules.update(self.net.named_modules())
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one input (the forward engine's key)."""
+        return (self.channels, *self.input_size)
 
     def crop(self, img: Image.Image) -> Image.Image:
         """Resize (shorter side to ``resize_size``) and centre-crop to ``input_size``.
@@ -93,12 +109,15 @@ class ImageModel:
         draw heatmaps over it.
 
         Args:
-            img: Any PIL image; converted to RGB.
+            img: Any PIL image; converted to RGB (to greyscale for a 1-channel model).
 
         Returns:
-            An RGB PIL image of size ``input_size`` (W x H in PIL's terms).
+            An RGB (or, for a 1-channel model, ``"L"``) PIL image of size ``input_size``
+            (W x H in PIL's terms).
         """
         img = to_rgb(img)
+        if self.channels == 1:
+            img = img.convert("L")  # ITU-R 601 luma, as torchvision's Grayscale
         img = _trim_long_side(img, self.resize_size, max(self.input_size))
         img = TF.resize(img, self.resize_size, interpolation=self.interpolation, antialias=True)
         return TF.center_crop(img, list(self.input_size))
@@ -107,12 +126,12 @@ class ImageModel:
         """Turn an already cropped RGB image into the network's input.
 
         Args:
-            img: RGB PIL image of size ``input_size``.
+            img: PIL image of size ``input_size``, as :meth:`crop` returns it.
 
         Returns:
-            Float tensor ``(1, 3, H, W)``.
+            Float tensor ``(1, C, H, W)``.
         """
-        x = TF.to_tensor(img)  # (3, H, W) in [0, 1]
+        x = TF.to_tensor(img)  # (C, H, W) in [0, 1]
         return TF.normalize(x, list(self.mean), list(self.std)).unsqueeze(0)
 
     def preprocess(self, img: Image.Image) -> torch.Tensor:
@@ -122,7 +141,7 @@ class ImageModel:
             img: Any PIL image.
 
         Returns:
-            Float tensor ``(1, 3, H, W)`` with ``(H, W) == input_size``.
+            Float tensor ``(1, C, H, W)`` with ``(H, W) == input_size``.
         """
         return self.normalize(self.crop(img))
 
@@ -282,7 +301,7 @@ def classify(model: ImageModel, img: Image.Image, k: int = 5) -> list[Prediction
 
 
 def classify_tensor(model: ImageModel, x: torch.Tensor, k: int = 5) -> list[Prediction]:
-    """Top-k of an already preprocessed input ``(1, 3, H, W)``."""
+    """Top-k of an already preprocessed input ``(1, C, H, W)``."""
     with torch.inference_mode():
         logits = model.net(x)[0]  # (1, 1000) -> (1000,)
     return top_k(model, logits, k)
@@ -312,7 +331,7 @@ def classify_batch(
     Returns:
         One top-k list per image, in order.
     """
-    engine = forward_engine(model.net, (3, *model.input_size), model.name)
+    engine = forward_engine(model.net, model.input_shape, model.name)
     results: list[list[Prediction]] = []
     for start in range(0, len(images), batch_size):
         x = torch.cat([model.preprocess(img) for img in images[start : start + batch_size]])

@@ -131,7 +131,7 @@ RATIO_WEIGHT = 0.5  # weight of the newest measurement in the running correction
 
 
 def _engine_built(model: ImageModel) -> bool:
-    return existing_engine(model.net, (3, *model.input_size)) is not None
+    return existing_engine(model.net, model.input_shape) is not None
 
 
 def known_pass_times(model: ImageModel) -> PassTimes | None:

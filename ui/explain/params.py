@@ -57,6 +57,9 @@ def param_widget(method: Method, param: Param, model: ImageModel, where: Any = s
     common: dict[str, Any] = {"key": key, "help": help_}
     if param.kind in ("layer", "choice"):
         choices = layer_choices(model.name) if param.kind == "layer" else list(param.choices)
+        if not choices:  # no layer torch can see: a model that runs on ONNX Runtime only
+            where.caption(f"{label}: {model.title} has no layers to choose from.")
+            return None
         default = str(param.default) if param.kind == "choice" else (
             model.target_layer if model.target_layer in choices else choices[0]
         )  # fmt: skip

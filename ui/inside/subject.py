@@ -194,7 +194,7 @@ def image_set(subject: Subject) -> ImageSet:
         user = len(captions) - 1
     pixels = torch.cat(parts)  # (N, 3, H, W)
     thumbs = np.stack([
-        np.asarray(TF.to_pil_image(p).resize((THUMB, THUMB))) for p in pixels
+        np.asarray(TF.to_pil_image(p).convert("RGB").resize((THUMB, THUMB))) for p in pixels
     ])  # fmt: skip
     key = hashlib.sha1("|".join([model.name, *keys]).encode()).hexdigest()
     return ImageSet(key, pixels, captions, None, thumbs, user)
