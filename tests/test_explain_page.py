@@ -59,8 +59,13 @@ def test_sample_with_three_methods_cheapest_first_then_cached() -> None:
     assert not app.warning
     assert "Why “Egyptian cat”?" in [s.value for s in app.subheader]  # default: the cat, top-1
     captions = tile_captions(app)
-    assert [c.split(" · ")[0] for c in captions] == ["Grad-CAM", "Saliency", "Integrated Gradients"]
-    assert all(re.search(r"\(computed; estimated [0-9.]+ s\)$", c) for c in captions)
+    assert sorted(c.split(" · ")[0] for c in captions) == [
+        "Grad-CAM", "Integrated Gradients", "Saliency"
+    ]  # fmt: skip
+    # Cheapest first: the order of the estimates (measured pass times on this machine,
+    # so which of two cheap methods comes first is the machine's, not the test's, call).
+    estimates = [float(re.search(r"\(computed; estimated ([0-9.]+) s\)$", c)[1]) for c in captions]
+    assert estimates == sorted(estimates)
     assert "3 maps ready." in [c.value for c in app.caption]
     assert count_hooks(default_model().net) == 0
 

@@ -15,9 +15,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.models import ModelSource, Settings, source_name
+from core.pipeline import map_cache
 from tests.model_files import EXAMPLES, shrink_model
 from ui import own_model
-from ui.explain.cache import map_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 240
