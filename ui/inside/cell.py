@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from core import inside
-from core.common.single_thread import torch_threads
+from core.common import LRUCache
+from core.common.scheduler import Progress
 from core.inside import (
     ActivationStep,
     BatchNormStep,
@@ -39,6 +40,9 @@ from ui.inside.cell_plots import (
 )
 from ui.inside.plots import GAP, maps_figure, tile
 from ui.inside.subject import Subject
+from ui.work import run_work
+
+CELL_COST = 0.3  # seconds: two recorded forward passes of a photo model, one thread
 
 NO_BAR = {"displayModeBar": False}
 TILE_COLUMNS = 8  # maps_figure's columns
@@ -61,16 +65,26 @@ class CellSource:
     input_note: str
 
 
-@st.cache_data(show_spinner="Following the cell back through the network...", max_entries=64)
+@st.cache_resource
+def _cells() -> LRUCache[CellExplanation]:
+    """Explained cells, shared by every session (a few kB to ~0.1 MB each)."""
+    return LRUCache(max_entries=64, max_bytes=16 * 2**20)
+
+
 def cached_cell(
     name: str, image_key: str, layer: str, channel: int, row: int, col: int,
-    _net: nn.Module, _x: torch.Tensor,
+    net: nn.Module, x: torch.Tensor,
 ) -> CellExplanation:  # fmt: skip
-    """:func:`core.inside.explain_cell` (row or column -1: the channel's largest value)."""
-    with torch_threads(1):
+    """:func:`core.inside.explain_cell` (row or column -1: the channel's largest value), on
+    the server's scheduler (two recorded passes: heavy work, fair to a class)."""
+
+    def explain(_progress: Progress) -> CellExplanation:
         if row < 0 or col < 0:
-            return inside.explain_cell(_net, _x, layer, channel)
-        return inside.explain_cell(_net, _x, layer, channel, row, col)
+            return inside.explain_cell(net, x, layer, channel)
+        return inside.explain_cell(net, x, layer, channel, row, col)
+
+    key = ("cell", name, image_key, layer, channel, row, col)
+    return run_work("cell", key, explain, CELL_COST, "Following the cell back", _cells())
 
 
 def _keys(key: str) -> tuple[str, str, str]:
