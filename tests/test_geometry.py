@@ -463,8 +463,7 @@ def test_final_shape_and_code_say_where_an_invalid_row_stops_them() -> None:
     later = [*LENET5[:2], {"op": "conv2d", "out_channels": 16, "kernel_size": 50}]
     report = analyze_stack((1, 32, 32), later)
     assert final_shape_text(report) == (
-        "Final shape: not reached: row 3 is invalid. The last valid row, row 2, gives "
-        "6 x 14 x 14."
+        "Final shape: not reached: row 3 is invalid. The last valid row, row 2, gives 6 x 14 x 14."
     )
     namespace: dict[str, Any] = {}
     exec(pytorch_code((1, 32, 32), later), namespace)

@@ -191,13 +191,42 @@ def test_an_early_stopped_pass_reads_the_same_layer_as_a_full_one(lite0):
 def test_compare_runs_every_preset_with_the_same_objective(net):
     settings = inside.Settings(steps=5, size=(28, 28), snapshots=2)
     ticks: list[int] = []
+    done: list[tuple[str, int]] = []  # (run, steps ticked when it was handed over)
     results = inside.compare(net, inside.DIGITS_INPUT, inside.Objective("logit", 4), settings,
-                             lambda step, steps, _: ticks.append(step))  # fmt: skip
+                             lambda step, steps, _: ticks.append(step),
+                             finished=lambda name, _: done.append((name, len(ticks))))  # fmt: skip
     assert list(results) == ["none", "L2", "jitter", "blur", "Fourier", "all"]
     assert ticks == list(range(1, 31))
+    # each run is handed over as soon as it is done, so a page can show it (issue 25)
+    assert done == [(name, 5 * (i + 1)) for i, name in enumerate(results)]
     none = inside.visualise(net, inside.DIGITS_INPUT, [inside.Objective("logit", 4)],
                             settings.with_regularisers(()))  # fmt: skip
     np.testing.assert_array_equal(results["none"].images, none.images)
+
+
+def _finished_at(final: float) -> inside.Visualisation:
+    """A visualisation that only its final objective tells apart."""
+    zero = np.zeros((1, 1), np.float32)
+    return inside.Visualisation(
+        images=np.zeros((1, 2, 2, 1), np.float32), curve=zero,
+        snapshots=np.zeros((1, 1, 2, 2, 1), np.uint8), snapshot_steps=(0,),
+        initial=np.zeros(1), final=np.array([final]), logits=zero, seconds=0.0,
+    )  # fmt: skip
+
+
+def test_the_comparison_text_follows_its_numbers():
+    """Issue 25: "no regulariser climbs highest" next to Fourier 103.5 and none 99.99."""
+    finals = {"none": 99.99, "L2": 80.0, "jitter": 60.5, "blur": 70.0, "Fourier": 103.5,
+              "all": 50.25}  # fmt: skip
+    text = inside.comparison_summary({n: _finished_at(v) for n, v in finals.items()})
+    assert "Without regularisers the objective ends at **99.99**." in text
+    assert "Higher: Fourier (103.50)." in text
+    assert "Lower: L2 (80.00), blur (70.00), jitter (60.50), all (50.25)." in text
+    assert "No regulariser climbs higher" not in text
+    finals["Fourier"] = 90.0
+    text = inside.comparison_summary({n: _finished_at(v) for n, v in finals.items()})
+    assert "Higher:" not in text
+    assert "No regulariser climbs higher" in text
 
 
 # ----------------------------------------------------------- regularisers, parameterisation

@@ -35,10 +35,10 @@ SECTIONS = {
 }
 
 st.title("Inside the network")
-subject = pick_subject()
 section = st.segmented_control(
     "Look at", list(SECTIONS), default="Layer table", required=True, key="inside_section"
 ) or "Layer table"  # fmt: skip
+subject = pick_subject(section)  # dataset examples and the embedding start on 5,000 digits
 st.markdown(f"**{section}**: {SECTIONS[section]}")
 
 if section == "Layer table":

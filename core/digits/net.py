@@ -9,6 +9,7 @@ plain chain of Conv2d / ReLU / MaxPool2d / Linear layers. The weights ship in
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -19,8 +20,8 @@ from torch import nn
 
 from core.common.batchnorm import fold_conv_bn
 from core.common.single_thread import single_threaded
-from core.digits.data import NUM_CLASSES
-from core.digits.preprocess import as_batch
+from core.digits.data import NUM_CLASSES, mnist_subset
+from core.digits.preprocess import as_batch, preprocess
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "digits_cnn.pt"
 
@@ -155,3 +156,20 @@ def classify(image: np.ndarray, net: nn.Module | None = None) -> np.ndarray:
     with torch.inference_mode():
         probs = net(as_batch(image)).softmax(1).numpy()  # (N, 10)
     return probs[0] if np.ndim(image) == 2 else probs
+
+
+@functools.lru_cache(maxsize=1)
+def held_out_mistakes() -> tuple[int, ...]:
+    """The held-out digits the shipped network gets wrong, as the digits lab shows them.
+
+    Each of the 1,000 held-out digits goes through the lab's own pipeline
+    (:func:`~core.digits.preprocess.preprocess`, then :func:`classify`), so every index
+    here is one the lab's page answers wrongly. Computed once per process (~1 s).
+
+    Returns:
+        Indices into ``mnist_subset().test_images``, ascending.
+    """
+    data = mnist_subset()
+    seen = np.stack([preprocess(image) for image in data.test_images])  # (1000, 28, 28)
+    predicted = classify(seen).argmax(1)  # (1000,)
+    return tuple(int(i) for i in np.flatnonzero(predicted != data.test_labels))

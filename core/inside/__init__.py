@@ -37,7 +37,14 @@ from core.inside.objectives import KINDS, LAYER_KINDS, Objective, tap_layers
 from core.inside.parameterisation import FourierImage, PixelImage
 from core.inside.regularisers import ALL, COMPARISON, LUCID, REGULARISERS, TITLES, Settings
 from core.inside.spec import DIGITS_INPUT, InputSpec, input_spec
-from core.inside.visualise import Progress, Visualisation, compare, snapshot_steps, visualise
+from core.inside.visualise import (
+    Progress,
+    Visualisation,
+    compare,
+    comparison_summary,
+    snapshot_steps,
+    visualise,
+)
 
 __all__ = [
     "ALL",
@@ -64,6 +71,7 @@ __all__ = [
     "channel_maxima",
     "classifier_layer",
     "compare",
+    "comparison_summary",
     "conv_layers",
     "dataset_examples",
     "embed",

@@ -10,12 +10,13 @@ from core import inside
 from ui.inside.cache import cached_embedding, cached_features
 from ui.inside.hover import hover_images
 from ui.inside.plots import embedding_figure
-from ui.inside.subject import Subject, image_set
+from ui.inside.subject import Subject, image_set, small_set_notice
 
 
 def embedding_panel(subject: Subject) -> None:
     """Method choice, the scatter (click a point to see it), what it shows."""
     images = image_set(subject)
+    small_set_notice(subject, images)
     count = len(images.captions)
     method = st.segmented_control(
         "Method", list(inside.METHODS), default="t-SNE" if count >= 20 else "PCA",
