@@ -217,7 +217,10 @@ def live_view(speed: int) -> None:
         "axes). Saturated = within 0.02 of the activation's asymptote; dead = a unit whose "
         "activation has zero slope on every example of the batch."
     )
-    st.dataframe(layer_table(record), hide_index=True)
+    st.dataframe(layer_table(record), hide_index=True, column_config={
+        "% saturated": st.column_config.TextColumn(help="- : the layer's activation has no "
+                                                   "asymptote (ReLU), or it is the output"),
+    })  # fmt: skip
     st.subheader("One neuron")
     neuron_panel(trainer, running, options)
 
