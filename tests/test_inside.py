@@ -310,6 +310,14 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
+def test_prototypes_report_every_step(net):
+    steps: list[tuple[int, int]] = []
+    digits.class_prototypes(
+        net, steps=3, progress=lambda step, total, _: steps.append((step, total))
+    )
+    assert steps == [(1, 3), (2, 3), (3, 3)]
+
+
 def test_default_prototypes_are_sure_and_look_more_like_digits_than_l2_only(net):
     data = digits.mnist_subset()
     images = np.concatenate([data.train_images, data.test_images])
@@ -392,6 +400,13 @@ def test_embeddings_pca_is_sklearns_and_tsne_is_deterministic(net, mnist):
     np.testing.assert_allclose(inside.place(pca, features[:3]), pca.points[:3], atol=1e-3)
     first, again = inside.embed(features, "t-SNE"), inside.embed(features, "t-SNE")
     np.testing.assert_array_equal(first.points, again.points)
+    # with a progress bar (issue 25: long runs show progress): the same points
+    fractions: list[float] = []
+    watched = inside.embed(features, "t-SNE", progress=fractions.append)
+    np.testing.assert_array_equal(watched.points, first.points)
+    assert len(fractions) == 15  # every 25 of 125 + 250 iterations
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == 1.0
     # digits of one class sit together: a point's nearest neighbour mostly shares its class
     distances = np.linalg.norm(first.points[:, None] - first.points[None], axis=2)
     np.fill_diagonal(distances, np.inf)

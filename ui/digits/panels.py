@@ -18,10 +18,10 @@ from ui.digits.cache import (
     cached_deepfool,
     cached_fgsm,
     cached_heatmap,
-    cached_prototypes,
     cached_seven_segment_reading,
     cached_seven_segment_summary,
     digit_key,
+    prototypes,
 )
 from ui.digits.plots import (
     curves_figure,
@@ -248,7 +248,7 @@ def prototypes_panel(digit: np.ndarray | None) -> None:
     steps = right.slider("Steps", 10, 600, 300, 10, key="digits_proto_steps")
     stretch = st.toggle("Stretch contrast for display", True, key="digits_proto_stretch")
     start_image = digit if start == "The drawing" else None  # None: noise
-    result = cached_prototypes(
+    result = prototypes(
         None if start_image is None else digit_key(start_image),
         start_image,
         l2_weight,

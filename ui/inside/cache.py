@@ -1,9 +1,10 @@
 """Cached computations of "Inside the network" (Streamlit caches around core.inside).
 
 Keys are strings (network name, image hash, layer, settings); tensors and networks are
-passed as ``_underscore`` arguments, which Streamlit does not hash. Feature
-visualisations are computed while the page draws a progress bar, so they live in a
-process-wide :class:`~core.common.lru.LRUCache` instead of ``st.cache_data``.
+passed as ``_underscore`` arguments, which Streamlit does not hash. Long computations
+(feature visualisations, set embeddings, the digits lab's prototypes) are computed while
+the page draws a progress bar, so they live in a process-wide
+:class:`~core.common.lru.LRUCache` instead of ``st.cache_data``.
 """
 
 from __future__ import annotations
@@ -74,18 +75,12 @@ def cached_features(name: str, set_key: str, _net: nn.Module, _inputs: torch.Ten
         return inside.penultimate_features(_net, _inputs.split(BATCH))
 
 
-@st.cache_data(show_spinner="Embedding (t-SNE of 5,000 digits: about 10-15 s)...", max_entries=8)
-def cached_embedding(
-    name: str, set_key: str, method: str, _features: np.ndarray
-) -> inside.Embedding:
-    """:func:`core.inside.embed` of a set's features."""
-    return inside.embed(_features, method)
-
-
 @st.cache_resource
 def visualisation_cache() -> LRUCache[object]:
-    """Feature visualisations and comparisons, shared by every session (64 MB: a
-    visualisation's 16 snapshots at 128 x 128 are 0.8 MB)."""
+    """Long computations that draw their own progress bar, shared by every session:
+    feature visualisations and comparisons, set embeddings (features and points) and the
+    digits lab's prototypes (64 MB: a visualisation's 16 snapshots at 128 x 128 are
+    0.8 MB, the 5,000 digits' features 2.6 MB)."""
     return LRUCache(max_entries=64, max_bytes=64 * 2**20)
 
 
