@@ -49,15 +49,6 @@ def cached_kernels(
     return inside.kernels(_net, layer, in_channel, shared)
 
 
-@st.cache_data(show_spinner="Running the image set through the network...", max_entries=16)
-def cached_maxima(
-    name: str, set_key: str, layer: str, _net: nn.Module, _inputs: torch.Tensor
-) -> inside.ChannelMaxima:
-    """:func:`core.inside.channel_maxima` of a whole image set at one layer."""
-    with torch_threads(1):
-        return inside.channel_maxima(_net, _inputs.split(BATCH), layer)
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_examples(
     name: str, set_key: str, layer: str, channel: int, count: int,
@@ -97,3 +88,26 @@ def visualised(key: tuple[object, ...], compute: Callable[[], object]) -> tuple[
     value = compute()
     cache.put(key, value)
     return value, False
+
+
+def set_maxima(
+    name: str, set_key: str, layer: str, net: nn.Module, inputs: torch.Tensor
+) -> inside.ChannelMaxima:
+    """:func:`core.inside.channel_maxima` of a whole image set at one layer: cached, or
+    computed under a progress bar (the 5,000 digits: 3-8 s)."""
+
+    def compute() -> inside.ChannelMaxima:
+        count = inputs.shape[0]
+        bar = st.progress(0.0, text=f"Running {count:,} images through the network...")
+
+        def progress(done: int) -> None:
+            bar.progress(done / count, text=f"Up to {layer}: {done:,} of {count:,} images")
+
+        with torch_threads(1):
+            result = inside.channel_maxima(net, inputs.split(BATCH), layer, progress)
+        bar.empty()
+        return result
+
+    value, _ = visualised(("maxima", name, set_key, layer), compute)
+    assert isinstance(value, inside.ChannelMaxima)
+    return value

@@ -19,7 +19,7 @@ from core.inside import (
     Objective,
     Settings,
 )
-from ui.inside.cache import cached_examples, cached_maxima, visualised
+from ui.inside.cache import cached_examples, set_maxima, visualised
 from ui.inside.panels import MIDDLE, layer_choice
 from ui.inside.plots import curve_figure, gif, to_uint8
 from ui.inside.subject import Subject, image_set, small_set_notice
@@ -232,7 +232,7 @@ def examples_panel(subject: Subject) -> None:
     images = image_set(subject)
     small_set_notice(subject, images)
     inputs = subject.normalise(images.pixels)
-    maxima = cached_maxima(subject.name, images.key, layer, subject.net, inputs)
+    maxima = set_maxima(subject.name, images.key, layer, subject.net, inputs)
     count = min(9, len(images.captions))
     patches = cached_examples(subject.name, images.key, layer, channel, count, subject.net,
                               inputs, maxima)  # fmt: skip
