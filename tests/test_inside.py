@@ -407,6 +407,8 @@ def test_embeddings_pca_is_sklearns_and_tsne_is_deterministic(net, mnist):
     assert len(fractions) == 15  # every 25 of 125 + 250 iterations
     assert fractions == sorted(fractions)
     assert fractions[-1] == 1.0
+    inside.place(watched, features[:2])  # placing a point reports nothing more
+    assert len(fractions) == 15
     # digits of one class sit together: a point's nearest neighbour mostly shares its class
     distances = np.linalg.norm(first.points[:, None] - first.points[None], axis=2)
     np.fill_diagonal(distances, np.inf)

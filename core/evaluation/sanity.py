@@ -82,9 +82,10 @@ class SanityResult:
 # The rule, from the numbers (issue 25): on EfficientNet-Lite0 (19 blocks; the cat,
 # espresso and astronaut photos) saliency, Grad-CAM and Grad-CAM++ fall below a Spearman
 # of 0.5 after 1-3 blocks, Integrated Gradients too (cat and espresso); guided backprop
-# stays above 0.7 for 12 of the 19 and first falls below 0.5 after 13 or 14 blocks. The old rule (below 0.5 at the very end)
-# let it pass: at full randomisation every map has changed. What tells them apart is how
-# much of the model must be destroyed before the map changes.
+# stays above 0.7 for 12 of the 19 and first falls below 0.5 after 13 or 14 blocks. The
+# old rule (below 0.5 at the very end) let it pass: at full randomisation every map has
+# changed. What tells them apart is how much of the model must be destroyed before the
+# map changes.
 CHANGED_BELOW = 0.5  # Spearman of |map| under which a map counts as changed
 WITHIN = 0.5  # ... and it must change before this fraction of the blocks is randomised
 

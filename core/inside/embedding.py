@@ -163,6 +163,10 @@ def embed(
             callbacks=report if progress is not None else None,
             callbacks_every_iters=PROGRESS_EVERY,
         ).fit(features)  # fmt: skip
+        # The fitted embedding keeps its optimiser's settings and would call the page's
+        # progress bar again when a point is placed (and keep that page alive in a
+        # process-wide cache): drop the callback.
+        fitted.gradient_descent_params["callbacks"] = None
     return Embedding(
         np.asarray(fitted, np.float32), "t-SNE", f"openTSNE {openTSNE.__version__}",
         time.perf_counter() - began, ("opentsne", fitted),

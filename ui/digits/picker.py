@@ -43,7 +43,7 @@ def _next_mistake(key: str) -> None:
 
 
 def held_out_picker(
-    key: str, label: str = "Held-out digit number", where: Any = st
+    key: str, label: str = "Held-out digit number", where: Any = st, side_by_side: bool = True
 ) -> HeldOutDigit:
     """A number box over the held-out digits with "Random digit" and "A digit it gets
     wrong" (the next of the network's mistakes after the current number, in a loop).
@@ -52,6 +52,8 @@ def held_out_picker(
         key: Key of the number box (the buttons set it).
         label: The number box's label.
         where: The container to draw in.
+        side_by_side: The two buttons in one row (False in the narrow sidebar, where
+            their labels were cut).
 
     Returns:
         The :class:`HeldOutDigit` picked.
@@ -61,7 +63,7 @@ def held_out_picker(
     st.session_state.setdefault(key, 0)
     index = int(where.number_input(label, 0, count - 1, key=key, step=1))
     mistakes = digits.held_out_mistakes()
-    left, right = where.columns(2)
+    left, right = where.columns(2) if side_by_side else (where, where)
     left.button("Random digit", key=f"{key}_random", on_click=_random, args=(key,),
                 icon=":material/casino:", width="stretch")  # fmt: skip
     right.button(

@@ -163,7 +163,7 @@ def _digit_subject() -> Subject:
             except ValueError as err:
                 where.error(f"This drawing cannot be read: {err}")
     else:
-        picked = held_out_picker("inside_digit_index", "Held-out digit", where)
+        picked = held_out_picker("inside_digit_index", "Held-out digit", where, side_by_side=False)
         digit = picked.image
         label = f"held-out digit {picked.index} (a {picked.label})"
     pixels = None if digit is None else torch.from_numpy(np.array(digit)).view(1, 1, 28, 28)
