@@ -68,7 +68,9 @@ def test_a_held_out_digit_is_classified_with_its_activations():
     assert len(app.get("image")) == 6
     assert len(app.get("plotly_chart")) == 3  # probabilities, fc1 units, logits
     assert "Decisive channels" in "\n".join(c.value for c in app.caption)
-    app.selectbox(key="digits_activation_target").set_value(3).run()
+    box = app.selectbox(key="digits_activation_target")
+    assert box.value == f"the predicted digit ({data.test_labels[index]})"
+    box.set_value("3").run()
     rerun_ok(app)
     assert "digit-3 logit" in "\n".join(c.value for c in app.caption)
 
@@ -78,7 +80,7 @@ def test_heatmaps_panel_draws_three_maps():
     captions = [caption for image in app.get("image") for caption in image.captions]
     assert captions[-3:] == ["Saliency", "Occlusion", "LRP alpha=2, beta=1"]
     assert not app.warning, [w.value for w in app.warning]
-    app.selectbox(key="digits_heatmap_target").set_value(0).run()
+    app.selectbox(key="digits_heatmap_target").set_value("0").run()
     app.slider(key="digits_occ_patch").set_value(4).run()
     assert len(rerun_ok(app).get("image")) == 5  # the digit twice + three maps
 
@@ -202,3 +204,19 @@ def test_the_logits_are_labelled_by_digit_every_one():
     assert figure.layout.xaxis.title.text == "digit"
     assert list(figure.layout.xaxis.tickvals) == list(range(10))
     assert units_figure(np.arange(128.0), [], "activation").layout.xaxis.title.text == "unit"
+
+
+def test_the_predicted_digit_label_follows_a_new_digit():
+    """The select box's label names the prediction; the browser kept showing the old
+    label of a kept value (issue 25's stale "Animate a row" label, here too)."""
+    data = digits.mnist_subset()
+    app = with_mnist_digit(0)
+    first = app.selectbox(key="digits_activation_target").value
+    assert first == f"the predicted digit ({data.test_labels[0]})"
+    other = 150  # the held-out digits come 100 per class, in class order: a 1
+    assert data.test_labels[other] != data.test_labels[0]
+    assert other not in digits.held_out_mistakes()
+    app.number_input(key="digits_index").set_value(other).run()
+    assert rerun_ok(app).selectbox(key="digits_activation_target").value == (
+        f"the predicted digit ({data.test_labels[other]})"
+    )

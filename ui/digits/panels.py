@@ -33,6 +33,7 @@ from ui.digits.plots import (
     tile_channels,
     units_figure,
 )
+from ui.widgets import labelled_selectbox
 
 TOP_NEURONS = 4  # decisive neurons highlighted per layer
 L2_WEIGHT = 0.001  # the prototypes' L2 weight until the user changes it (with L2 on)
@@ -71,11 +72,13 @@ def target_picker(where: Any, label: str, probs: np.ndarray, key: str) -> int:
         The chosen class, or the predicted one while "predicted" is selected.
     """
     predicted = int(probs.argmax())
-    choice = where.selectbox(
+    # a label that changes with the drawing: see ui.widgets.labelled_selectbox
+    choice = labelled_selectbox(
         label,
         [None, *range(10)],
-        format_func=lambda d: f"the predicted digit ({predicted})" if d is None else str(d),
+        lambda d: f"the predicted digit ({predicted})" if d is None else str(d),
         key=key,
+        where=where,
     )
     return predicted if choice is None else int(choice)
 
