@@ -62,6 +62,19 @@ def channel_label(number: int, width: int) -> np.ndarray:
     return np.asarray(band, np.float32) / 255.0
 
 
+@functools.lru_cache(maxsize=16)
+def label_bands(channels: int, width: int) -> np.ndarray:
+    """The numbered bands of ``channels`` maps, drawn once per grid size.
+
+    Returns:
+        ``(channels, LABEL_BAND, width, 3)`` uint8: :data:`LABEL_INK` over :data:`GRID`.
+    """
+    ink = np.stack([channel_label(c, width) for c in range(channels)])[..., None]  # (C, b, w, 1)
+    bands = np.round(ink * LABEL_INK + (1 - ink) * GRID.astype(np.float32)).astype(np.uint8)
+    bands.setflags(write=False)
+    return bands
+
+
 def tile_channels(
     maps: np.ndarray, highlight: list[int], columns: int = 8, scale: int = 1, frame: int = 1
 ) -> np.ndarray:
@@ -89,10 +102,7 @@ def tile_channels(
     cells[:] = GRID
     cells[[c for c in highlight if c < channels], LABEL_BAND:] = HIGHLIGHT
     cells[:channels, LABEL_BAND + frame : -frame, frame:-frame] = big[..., None]
-    for channel in range(channels):
-        ink = channel_label(channel, cell_w)[..., None]  # (band, w, 1)
-        band = cells[channel, :LABEL_BAND].astype(np.float32)
-        cells[channel, :LABEL_BAND] = np.round(ink * LABEL_INK + (1 - ink) * band)
+    cells[:channels, :LABEL_BAND] = label_bands(channels, cell_w)
     # (rows * columns, h, w, 3) -> (rows, h, columns, w, 3) -> (rows * h, columns * w, 3)
     grid = cells.reshape(rows, columns, cell_h, cell_w, 3).transpose(0, 2, 1, 3, 4)
     return grid.reshape(rows * cell_h, columns * cell_w, 3)
