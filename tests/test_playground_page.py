@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from ui.playground.plots import (
     neuron_figure,
     parse_neuron_id,
 )
+from ui.widgets import text_width
 
 PAGE = str(Path(__file__).resolve().parents[1] / "views" / "playground.py")
 
@@ -318,5 +320,11 @@ def test_zero_init_page_shows_no_none(app):
     for _ in range(2):
         button(at, "One step").click().run()
     assert not at.exception
-    cells = [str(v) for v in at.dataframe[0].value.to_numpy().ravel()]
+    table = at.dataframe[0]
+    cells = [str(v) for v in table.value.to_numpy().ravel()]
     assert "None" not in cells
+    # every header whole ("weight-gradie" was cut at 1280 px): widths from the text
+    widths = {n: c["width"] for n, c in json.loads(table.proto.columns).items() if "width" in c}
+    for column in table.value.columns:
+        longest = max([column, *map(str, table.value[column])], key=len)
+        assert widths[column] >= text_width(longest), column

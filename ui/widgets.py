@@ -63,7 +63,7 @@ def text_width(text: str) -> int:
     return CHAR_PIXELS * len(text) + CELL_PADDING
 
 
-def fitted_columns(frame: Any) -> dict[str, Any]:
+def fitted_columns(frame: Any, helps: dict[str, str] | None = None) -> dict[str, Any]:
     """``st.dataframe`` column widths that show every header and cell whole.
 
     The grid's automatic widths cut long cells ("64 x 224 x 22" in a narrow column,
@@ -71,6 +71,7 @@ def fitted_columns(frame: Any) -> dict[str, Any]:
 
     Args:
         frame: A pandas DataFrame (as shown: numbers are measured as they print).
+        helps: Column -> tooltip of its header.
 
     Returns:
         ``column_config`` for ``st.dataframe``: column -> ``st.column_config.Column``.
@@ -78,7 +79,9 @@ def fitted_columns(frame: Any) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for column in frame.columns:
         cells = [str(column), *("" if value is None else str(value) for value in frame[column])]
-        config[str(column)] = st.column_config.Column(width=max(map(text_width, cells)))
+        config[str(column)] = st.column_config.Column(
+            width=max(map(text_width, cells)), help=(helps or {}).get(str(column))
+        )
     return config
 
 

@@ -54,7 +54,7 @@ left, right = st.columns([1, 1])
 with left:
     st.subheader("Layers")
     rows = stack_editor()  # also kept for the receptive-field page
-    move_cols = st.columns([2, 1, 1])
+    move_cols = st.columns([4, 3, 3])  # room for "Move down" in a half-width column
     if rows:
         to_move = move_cols[0].number_input("Row to move", 1, len(rows), 1, key="arith_move")
         up = move_cols[1].button("Move up", disabled=to_move == 1, key="arith_up")
