@@ -39,10 +39,12 @@ import streamlit as st  # noqa: E402 - after the entries above
 
 from core.common.memory import limit_malloc_arenas  # noqa: E402
 from ui.pages import HOME, PAGES  # noqa: E402
+from ui.widgets import multiselects_show_every_tag  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 st.set_page_config(page_icon=":material/visibility:", layout="wide")
 limit_malloc_arenas()  # see core/common/memory.py: RSS that falls back after every panel
+multiselects_show_every_tag()  # the methods box of Explain showed 5 of its 6 tags
 
 sections: dict[str, list[st.Page]] = {}
 for page in PAGES:

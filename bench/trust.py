@@ -93,7 +93,7 @@ def main() -> None:
         total += seconds
         last = result.steps[-1].similarity
         middle = result.steps[len(result.steps) // 2].similarity
-        verdict = "passes (changes)" if last.spearman_abs < 0.5 else "fails (stays similar)"
+        verdict = result.verdict().text()
         print(
             f"  {name:22s} {seconds:6.2f} s  half-way {middle.spearman_abs:5.2f}  "
             f"full {last.spearman_abs:5.2f}  SSIM {last.ssim:4.2f}  HOG {last.hog:4.2f}  {verdict}"

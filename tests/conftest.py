@@ -4,6 +4,7 @@ import os
 
 import pytest
 import torch
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 from core.models.engine import CACHE_ENV
 
@@ -47,3 +48,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.stem in NUMERICAL_MODULES:
             item.add_marker(pytest.mark.numerical)
+
+
+@pytest.fixture
+def media(monkeypatch) -> dict[str, bytes]:
+    """Bytes of every media file (images, downloads) the pages hand to Streamlit, by id."""
+    files: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def recording(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        files[file_id] = path_or_data if isinstance(path_or_data, bytes) else b""
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
+    return files

@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from core.arithmetic import PRESETS, plan_animation, receptive_field
+from ui.widgets import text_width
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture
-def media(monkeypatch) -> dict[str, bytes]:
-    """Bytes of every media file (images, downloads) the pages hand to Streamlit, by id."""
-    files: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def recording(self, path_or_data, mimetype, kind, filename=None):
-        file_id = original(self, path_or_data, mimetype, kind, filename)
-        files[file_id] = path_or_data if isinstance(path_or_data, bytes) else b""
-        return file_id
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
-    return files
 
 
 def _download(app: AppTest, media: dict[str, bytes], label: str) -> bytes:
@@ -68,7 +54,7 @@ def test_calculator_shows_each_row_and_marks_an_invalid_row(media) -> None:
     assert list(results["output"]) == [
         "6 x 28 x 28", "6 x 14 x 14", "16 x 10 x 10", "16 x 5 x 5", "400", "120", "84", "10",
     ]  # fmt: skip
-    assert list(results["params"])[:3] == [156, 0, 2416]
+    assert list(results["params"])[:3] == ["156", "0", "2,416"]
     assert list(results["receptive field"])[:4] == ["5", "6", "14", "16"]
     assert app.metric[0].value == "61,706"
     # the first conv row animates by default: a GIF, downloadable
@@ -128,6 +114,56 @@ def test_calculator_add_and_delete_rows() -> None:
     assert list(results["output"])[-2:] == ["84", "2"]
 
 
+def _widths(app: AppTest) -> dict[str, int]:
+    """The results table's column widths, as configured for the browser."""
+    frame = next(d for d in app.dataframe if "status" in d.value.columns)
+    return {n: c["width"] for n, c in json.loads(frame.proto.columns).items() if "width" in c}
+
+
+def test_results_table_columns_hold_their_longest_text() -> None:
+    """Issue 25: "64 x 224 x 22": the output column was cut."""
+    app = _page("geometry.py").run()
+    app.sidebar.selectbox(key="arith_preset").set_value("VGG block").run()
+    app.sidebar.button(key="arith_load").click().run()
+    results = _results(app)
+    assert results["output"].iloc[0] == "64 x 224 x 224"
+    widths = _widths(app)
+    for column in results.columns:
+        longest = max([column, *map(str, results[column])], key=len)
+        assert widths[column] >= text_width(longest) >= 8 * len(longest), column
+
+
+def test_animate_a_row_names_the_rows_of_the_preset_just_loaded() -> None:
+    """Issue 25: after the VGG preset the box still read LeNet's "row 1: conv2d, 6, k 5"
+    (the browser kept the label of a kept value): the value is now the label itself."""
+    app = _page("geometry.py").run()
+    assert app.selectbox(key="arith_animate").value == "row 1: conv2d, 6, k 5"
+    app.selectbox(key="arith_animate").set_value("row 3: conv2d, 16, k 5").run()
+    app.sidebar.selectbox(key="arith_preset").set_value("VGG block").run()
+    app.sidebar.button(key="arith_load").click().run()
+    _no_trouble(app)
+    box = app.selectbox(key="arith_animate")
+    assert box.options == ["row 1: conv2d, 64, k 3, p 1", "row 2: conv2d, 64, k 3, p 1",
+                           "row 3: maxpool2d, k 2, s 2"]  # fmt: skip
+    assert box.value == "row 3: maxpool2d, k 2, s 2"  # the same row number, its new label
+
+
+def test_an_invalid_first_row_leaves_no_final_shape_and_no_empty_code() -> None:
+    """Issue 25: "Final shape" showed the input and the code was an empty Sequential."""
+    app = _page("geometry.py").run()
+    key = _editor_key(app)
+    app.session_state[key] = {"edited_rows": {0: {"kernel_size": "0"}}, "added_rows": [],
+                              "deleted_rows": []}  # fmt: skip
+    app.run()
+    _no_trouble(app)
+    captions = [c.value for c in app.caption]
+    assert "Final shape: not reached: row 1 is invalid, so no row has an output yet." in captions
+    assert not any(c.startswith("Final shape: 1 x 32 x 32") for c in captions)
+    assert not app.code  # no empty nn.Sequential()
+    assert "No code yet: row 1 (conv2d): kernel_size 0 must be at least 1" in app.warning[0].value
+    assert set(_results(app)["params"]) == {""}  # blank, not a literal "None"
+
+
 # -------------------------------------------------------------- convolution animation
 
 
@@ -168,7 +204,7 @@ def test_receptive_field_on_the_stack_shows_the_box() -> None:
     app = _page("receptive_field.py").run()
     _no_trouble(app)
     assert not app.error
-    app.selectbox(key="rf_stack_row").set_value(3).run()  # 16 x 10 x 10 conv
+    app.selectbox(key="rf_stack_row").set_value("row 3: conv2d, 16, k 5 -> 16 x 10 x 10").run()
     app.number_input(key="rf_stack_y").set_value(9).run()
     app.number_input(key="rf_stack_x").set_value(0).run()
     _no_trouble(app)
@@ -182,13 +218,39 @@ def test_receptive_field_on_the_stack_shows_the_box() -> None:
     assert list(table["receptive field (classic)"])[:4] == ["5", "6", "14", "16"]
 
 
+def test_a_cell_of_inserted_zeros_is_not_called_padding() -> None:
+    """Issue 25: in a transposed convolution with stride 3 and kernel 2, output column 2
+    falls between two input cells."""
+    app = _page("receptive_field.py")
+    app.session_state["arith_stack"] = [
+        {"op": "convtranspose2d", "out_channels": 1, "kernel_size": 2, "stride": 3}
+    ]
+    app.session_state["arith_input"] = (1, 4, 4)
+    app.run()
+    app.number_input(key="rf_stack_y").set_value(0).run()
+    app.number_input(key="rf_stack_x").set_value(2).run()
+    _no_trouble(app)
+    assert app.info[0].value == (
+        "Cell (0, 2) of row 1 reads no input pixel: along the width its kernel falls only "
+        "on zeros the transposed convolution inserts between input cells (stride 3)."
+    )
+
+
 def test_receptive_field_on_a_real_network_shows_the_box() -> None:
     app = _page("receptive_field.py").run()
     app.segmented_control(key="rf_mode").set_value("Real network").run()
     _no_trouble(app)
     assert not app.error
-    label = app.selectbox(key="rf_model_layer_efficientnet_lite0")
-    label.set_value(3).run()  # blocks.0._depthwise_conv: 3x3 depthwise after the stem
+    layers = app.selectbox(key="rf_model_layer_efficientnet_lite0")
+    # the blocks first (issue 25): a middle block, not a BatchNorm of 135 layers
+    assert layers.value == "blocks.5 - MBConvBlock -> 80x14x14"
+    assert layers.label == "Layer (19 blocks)"
+    assert not any("BatchNorm" in option for option in layers.options)
+    app.toggle(key="rf_model_every_layer").set_value(True).run()
+    layers = app.selectbox(key="rf_model_layer_efficientnet_lite0")
+    assert len(layers.options) > 100  # every leaf layer's output with a feature map
+    # blocks.0._depthwise_conv: 3x3 depthwise after the stem
+    layers.set_value("blocks.0._depthwise_conv - Conv2dStaticSamePadding -> 32x112x112").run()
     app.number_input(key="rf_model_y").set_value(50).run()
     app.number_input(key="rf_model_x").set_value(60).run()
     _no_trouble(app)

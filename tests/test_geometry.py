@@ -14,6 +14,7 @@ from core.arithmetic import (
     GeometryError,
     Layer,
     analyze_stack,
+    final_shape_text,
     format_pair,
     format_shape,
     module_code,
@@ -445,3 +446,27 @@ def test_pairs_and_shapes_are_written_one_way() -> None:
     report = analyze_stack((1, 32, 32), LENET5)
     assert report.final_shape == (10,)
     assert analyze_stack((1, 8, 8), []).final_shape == (1, 8, 8)
+
+
+def test_final_shape_and_code_say_where_an_invalid_row_stops_them() -> None:
+    """Issue 25: with row 1 invalid, "Final shape" showed the input and the code was an
+    empty ``nn.Sequential()`` with nothing saying why."""
+    broken = [{"op": "conv2d", "out_channels": 6, "kernel_size": 0}, *LENET5[1:]]
+    report = analyze_stack((1, 32, 32), broken)
+    text = final_shape_text(report)
+    assert text == "Final shape: not reached: row 1 is invalid, so no row has an output yet."
+    assert "1 x 32 x 32" not in text
+    code = pytorch_code((1, 32, 32), broken)
+    assert "# stopped at row 1, which is invalid: kernel_size 0 must be at least 1" in code
+    assert "# rows 1-8 left out until it is fixed" in code
+    # a later row: the last valid output, and the code up to it (still runnable)
+    later = [*LENET5[:2], {"op": "conv2d", "out_channels": 16, "kernel_size": 50}]
+    report = analyze_stack((1, 32, 32), later)
+    assert final_shape_text(report) == (
+        "Final shape: not reached: row 3 is invalid. The last valid row, row 2, gives 6 x 14 x 14."
+    )
+    namespace: dict[str, Any] = {}
+    exec(pytorch_code((1, 32, 32), later), namespace)
+    assert len(namespace["net"]) == 2
+    assert "# row 3 left out until it is fixed" in pytorch_code((1, 32, 32), later)
+    assert final_shape_text(analyze_stack((1, 32, 32), LENET5)) == "Final shape: 10"

@@ -216,13 +216,42 @@ def test_an_early_stopped_pass_reads_the_same_layer_as_a_full_one(lite0):
 def test_compare_runs_every_preset_with_the_same_objective(net):
     settings = inside.Settings(steps=5, size=(28, 28), snapshots=2)
     ticks: list[int] = []
+    done: list[tuple[str, int]] = []  # (run, steps ticked when it was handed over)
     results = inside.compare(net, inside.DIGITS_INPUT, inside.Objective("logit", 4), settings,
-                             lambda step, steps, _: ticks.append(step))  # fmt: skip
+                             lambda step, steps, _: ticks.append(step),
+                             finished=lambda name, _: done.append((name, len(ticks))))  # fmt: skip
     assert list(results) == ["none", "L2", "jitter", "blur", "Fourier", "all"]
     assert ticks == list(range(1, 31))
+    # each run is handed over as soon as it is done, so a page can show it (issue 25)
+    assert done == [(name, 5 * (i + 1)) for i, name in enumerate(results)]
     none = inside.visualise(net, inside.DIGITS_INPUT, [inside.Objective("logit", 4)],
                             settings.with_regularisers(()))  # fmt: skip
     np.testing.assert_array_equal(results["none"].images, none.images)
+
+
+def _finished_at(final: float) -> inside.Visualisation:
+    """A visualisation that only its final objective tells apart."""
+    zero = np.zeros((1, 1), np.float32)
+    return inside.Visualisation(
+        images=np.zeros((1, 2, 2, 1), np.float32), curve=zero,
+        snapshots=np.zeros((1, 1, 2, 2, 1), np.uint8), snapshot_steps=(0,),
+        initial=np.zeros(1), final=np.array([final]), logits=zero, seconds=0.0,
+    )  # fmt: skip
+
+
+def test_the_comparison_text_follows_its_numbers():
+    """Issue 25: "no regulariser climbs highest" next to Fourier 103.5 and none 99.99."""
+    finals = {"none": 99.99, "L2": 80.0, "jitter": 60.5, "blur": 70.0, "Fourier": 103.5,
+              "all": 50.25}  # fmt: skip
+    text = inside.comparison_summary({n: _finished_at(v) for n, v in finals.items()})
+    assert "Without regularisers the objective ends at **99.99**." in text
+    assert "Higher: Fourier (103.50)." in text
+    assert "Lower: L2 (80.00), blur (70.00), jitter (60.50), all (50.25)." in text
+    assert "No regulariser climbs higher" not in text
+    finals["Fourier"] = 90.0
+    text = inside.comparison_summary({n: _finished_at(v) for n, v in finals.items()})
+    assert "Higher:" not in text
+    assert "No regulariser climbs higher" in text
 
 
 # ----------------------------------------------------------- regularisers, parameterisation
@@ -304,6 +333,14 @@ def test_l2_only_prototypes_are_the_original_ones(net):
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def test_prototypes_report_every_step(net):
+    steps: list[tuple[int, int]] = []
+    digits.class_prototypes(
+        net, steps=3, progress=lambda step, total, _: steps.append((step, total))
+    )
+    assert steps == [(1, 3), (2, 3), (3, 3)]
 
 
 def test_default_prototypes_are_sure_and_look_more_like_digits_than_l2_only(net):
@@ -388,6 +425,15 @@ def test_embeddings_pca_is_sklearns_and_tsne_is_deterministic(net, mnist):
     np.testing.assert_allclose(inside.place(pca, features[:3]), pca.points[:3], atol=1e-3)
     first, again = inside.embed(features, "t-SNE"), inside.embed(features, "t-SNE")
     np.testing.assert_array_equal(first.points, again.points)
+    # with a progress bar (issue 25: long runs show progress): the same points
+    fractions: list[float] = []
+    watched = inside.embed(features, "t-SNE", progress=fractions.append)
+    np.testing.assert_array_equal(watched.points, first.points)
+    assert len(fractions) == 15  # every 25 of 125 + 250 iterations
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == 1.0
+    inside.place(watched, features[:2])  # placing a point reports nothing more
+    assert len(fractions) == 15
     # digits of one class sit together: a point's nearest neighbour mostly shares its class
     distances = np.linalg.norm(first.points[:, None] - first.points[None], axis=2)
     np.fill_diagonal(distances, np.inf)

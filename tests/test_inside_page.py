@@ -5,11 +5,13 @@ regularisers."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core import digits, inside
@@ -47,7 +49,18 @@ def image_captions(app: AppTest) -> list[str]:
 
 def test_feature_maps_show_the_strongest_channels_of_the_chosen_layer():
     app = section("Feature maps")
-    app.selectbox(key="inside_fm_layer_efficientnet_lite0").set_value("blocks.3").run()
+    layers = app.selectbox(key="inside_fm_layer_efficientnet_lite0")
+    # issue 25: an early block by default (blocks.9 at 14 x 14 looked like noise), and
+    # the blocks listed, not every BatchNorm inside them
+    assert layers.value == "blocks.1  (24 x 56 x 56)"
+    assert layers.options[:3] == ["stem  (32 x 112 x 112)", "blocks.0  (16 x 112 x 112)",
+                                  "blocks.1  (24 x 56 x 56)"]  # fmt: skip
+    assert len(layers.options) == 18
+    assert not any("_bn" in o for o in layers.options)
+    app.toggle(key="inside_fm_layer_every_efficientnet_lite0").set_value(True).run()
+    assert any("_bn" in o for o in app.selectbox(key="inside_fm_layer_efficientnet_lite0").options)
+    app.selectbox(key="inside_fm_layer_efficientnet_lite0").set_value("blocks.3  (40 x 28 x 28)")
+    app.run()
     ok(app)
     model = default_model()
     from PIL import Image
@@ -79,13 +92,20 @@ def _objective_numbers(app: AppTest) -> tuple[float, float]:
     return float(match.group(1)), float(match.group(2))
 
 
-def test_feature_visualisation_raises_the_objective_and_compares_regularisers():
+def test_feature_visualisation_raises_the_objective_and_compares_regularisers(media):
     app = section("Feature visualisation")
     app.slider(key="inside_fv_steps").set_value(32)
     app.slider(key="inside_fv_size").set_value(64).run()
     start, end = _objective_numbers(ok(app))
     assert end > start + 1
     assert "after 32 steps" in texts(app)
+    # issue 25: the animation reached the browser as one frame (Streamlit re-encodes an
+    # image wider than it is shown, and keeps a GIF's first frame only)
+    animation = next(i for i in app.get("image") if "snapshots" in i.captions[0])
+    assert animation.captions[0] == "16 snapshots, steps 0 to 32"
+    url = animation.proto.imgs[0].url
+    gif = media[url.rsplit("/", 1)[-1].split(".")[0]]
+    assert Image.open(io.BytesIO(gif)).n_frames == 16
     assert len(app.get("plotly_chart")) == 1  # the objective curve
     app.button_group(key="inside_fv_kind").set_value("probability").run()
     app.selectbox(key="inside_fv_class").set_value(1).run()  # goldfish
@@ -94,17 +114,30 @@ def test_feature_visualisation_raises_the_objective_and_compares_regularisers():
     assert end > 10 * start
     app.slider(key="inside_fv_steps").set_value(8)
     app.toggle(key="inside_fv_compare").set_value(True).run()
-    shown = [c.split(":")[0] for c in image_captions(ok(app))]
-    assert shown[-6:] == ["none", "L2", "jitter", "blur", "Fourier", "all"]
+    captions = image_captions(ok(app))[-6:]
+    assert [c.split(":")[0] for c in captions] == ["none", "L2", "jitter", "blur", "Fourier", "all"]
+    # the text reads its numbers (it said "no regulariser climbs highest" whatever they were)
+    finals = {c.split(": ")[0]: float(c.split(": ")[1]) for c in captions}
+    summary = next(c.value for c in app.caption if "Without regularisers" in c.value)
+    assert f"the objective ends at **{finals['none']:.2f}**" in summary
+    for name, final in finals.items():
+        if name != "none":
+            side = "Higher: " if final > finals["none"] else "Lower: "
+            assert side in summary
+            assert f"{name} ({final:.2f})" in summary
 
 
 def test_digit_cnn_dataset_examples_and_class_visualisation():
-    app = section("Dataset examples", digit_cnn=True)
+    app = section("Dataset examples")  # issue 25: a real set by default, the 5,000 digits
+    assert app.button_group(key="inside_network").value == "Digit CNN"
     shown = image_captions(app)
     assert shown[0].startswith("feature visualisation")
     assert len(shown) == 10  # the visualisation and nine MNIST patches
     assert "the 9 images of the set (5000 images: the 5,000 MNIST digits)" in texts(app)
     app.button_group(key="inside_section").set_value("Feature visualisation").run()
+    # not chosen by the user: each section starts with its own default network
+    assert app.button_group(key="inside_network").value == "ImageNet model"
+    app.button_group(key="inside_network").set_value("Digit CNN").run()
     app.button_group(key="inside_fv_kind").set_value("logit").run()
     app.selectbox(key="inside_fv_class").set_value(3).run()
     app.slider(key="inside_fv_steps").set_value(64).run()
@@ -114,12 +147,19 @@ def test_digit_cnn_dataset_examples_and_class_visualisation():
 
 
 def test_embedding_of_the_samples_and_of_digits_with_the_users_digit():
-    app = section("Embedding")
+    app = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    app.session_state["inside_emb_method_True"] = "PCA"  # t-SNE of 5,000: the benchmark
+    app.button_group(key="inside_section").set_value("Embedding").run()
+    assert app.button_group(key="inside_network").value == "Digit CNN"  # a real set first
+    app.button_group(key="inside_network").set_value("ImageNet model").run()  # chosen: kept
+    app.button_group(key="inside_section").set_value("Layer table").run()
+    app.button_group(key="inside_section").set_value("Embedding").run()
+    assert app.button_group(key="inside_network").value == "ImageNet model"
+    assert "Only 7 photos (the 7 samples and your uploads)" in ok(app).info[0].value
     assert app.button_group(key="inside_emb_method_False").value == "PCA"  # 7 photos
     chart = app.get("plotly_chart")[0]
     assert "Cat (Chelsea)" in chart.proto.spec
     assert "1280-dimensional penultimate-layer activations" in texts(app)
-    app.session_state["inside_emb_method_True"] = "PCA"  # t-SNE of 5,000: the benchmark
     app.button_group(key="inside_network").set_value("Digit CNN").run()
     spec = ok(app).get("plotly_chart")[0].proto.spec
     assert "held-out digit 0" in spec  # the user's digit, as a star

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +12,18 @@ from streamlit.testing.v1 import AppTest
 
 from core.playground import MLP, NetSpec, Trainer, make_dataset, neuron_weights
 from ui.playground.plots import (
+    GRAD_FLOOR,
+    MIN_ACTIVATION_SPAN,
+    MIN_DECADES,
+    gradient_history_figure,
     layer_table,
     layers_figure,
+    log_ticks,
     network_figure,
     neuron_figure,
     parse_neuron_id,
 )
+from ui.widgets import text_width
 
 PAGE = str(Path(__file__).resolve().parents[1] / "views" / "playground.py")
 
@@ -148,7 +155,7 @@ def test_changing_init_and_activation_rebuilds_and_updates_tips(app):
     assert "What to try: Large (Xavier x 100) + Sigmoid" in text
     assert "within 0.02 of 0 or 1" in text
     table = at.dataframe[0].value
-    assert (table.loc[table["layer"] == "hidden 1", "% saturated"] > 50).all()
+    assert (table.loc[table["layer"] == "hidden 1", "% saturated"].astype(float) > 50).all()
 
 
 def test_regression_data_shows_inputs_outputs_and_fit(app):
@@ -202,7 +209,7 @@ def test_layer_figures_and_table_from_a_record():
     assert len(neuron_figure(record, 1, 2).data) == 4
     table = layer_table(record)
     assert list(table["layer"]) == ["hidden 1", "hidden 2", "output"]
-    assert list(table["% dead units"]) == [100.0, 100.0, 0.0]
+    assert list(table["% dead units"]) == ["100", "100", "0"]
 
 
 def test_parse_neuron_id():
@@ -232,3 +239,92 @@ def test_network_figure_draws_non_finite_weights():
         model.layers[1].weight[0, 1] = float("inf")
     fig = network_figure(model, None)
     assert "#000000" in {trace.line.color for trace in fig.data if trace.mode == "lines"}
+
+
+# ------------------------------------------------------------- issue 25: readable numbers
+
+
+def test_log_axis_labels_carry_their_exponent():
+    """A student read "2" on a log axis as 2 where it meant 0.002."""
+    values, labels = log_ticks(0.0015, 0.03)
+    assert dict(zip(values, labels, strict=True)) == {
+        0.002: "2·10⁻³", 0.005: "5·10⁻³", 0.01: "10⁻²", 0.02: "2·10⁻²",
+    }  # fmt: skip
+    values, labels = log_ticks(1e-9, 1.0)  # many decades: one label each
+    assert labels == ["10⁻⁹", "10⁻⁸", "10⁻⁷", "10⁻⁶", "10⁻⁵", "10⁻⁴", "10⁻³", "10⁻²", "10⁻¹",
+                      "10⁰"]  # fmt: skip
+    assert all(label.startswith(("10", "2·10", "5·10")) for label in labels)
+
+
+def _zero_init_record_and_history():
+    data = make_dataset("circles", 64, seed=0)
+    trainer = Trainer(NetSpec(2, (8, 8), 1, "tanh", "zero"), data, batch_size=32)
+    for _ in range(3):
+        trainer.step()
+    return trainer, trainer.inspect()
+
+
+def test_zero_gradients_leave_gaps_not_a_floor():
+    """Zero initialisation: the hidden layers' gradients are exactly 0, once drawn at a
+    floor of 1e-12 labelled "1p"."""
+    trainer, _ = _zero_init_record_and_history()
+    figure = gradient_history_figure(trainer.history, trainer.model.layer_names())
+    hidden, output = figure.data[0], figure.data[-1]
+    assert hidden.name == "hidden 1: exactly 0"
+    assert all(y is None for y in hidden.y)
+    assert all(y is not None and y > GRAD_FLOOR for y in output.y)
+    assert all(not text.endswith("p") for text in figure.layout.yaxis.ticktext)
+    low, high = figure.layout.yaxis.range
+    assert low > -12  # no axis reaching down to the old floor
+
+
+def test_histograms_of_equal_values_keep_a_readable_range():
+    """All-equal values gave axes from -1.8065 to -1.806: a spread that is not there."""
+    _, record = _zero_init_record_and_history()
+    figure = layers_figure(record)
+    ranges = [figure.layout[f"xaxis{i if i > 1 else ''}"].range for i in range(1, 7)]
+    activations, gradients = ranges[:3], ranges[3:]
+    assert all(high - low >= MIN_ACTIVATION_SPAN for low, high in activations)
+    assert all(high - low >= MIN_DECADES for low, high in gradients)
+    assert figure.layout.xaxis4.dtick == 1  # whole decades
+
+
+def test_the_layer_table_has_no_none_and_no_long_decimals():
+    _, record = _zero_init_record_and_history()
+    table = layer_table(record)
+    cells = [str(v) for v in table.to_numpy().ravel()]
+    assert "None" not in cells
+    assert "nan" not in cells
+    assert not any(c.startswith("0.0000") for c in cells)  # 2.33e-10, not 0.0000000002
+    assert table.loc[table["layer"] == "output", "% saturated"].item() == "-"
+
+
+def test_hidden_nodes_set_the_colour_scale_not_the_output():
+    """A large output mean made every hidden node white."""
+    data = make_dataset("regression", 64, seed=0, n_inputs=2, n_outputs=1)
+    trainer = Trainer(NetSpec(2, (4,), 1, "tanh", "xavier"), data, batch_size=32)
+    with torch.no_grad():
+        trainer.model.linears()[-1].bias.fill_(40.0)
+    record = trainer.inspect()
+    hidden_means = np.abs(record.layers[0].post.mean(0))
+    figure = network_figure(trainer.model, record)
+    nodes = next(t for t in figure.data if t.marker.colorscale is not None)
+    assert nodes.marker.cmax == pytest.approx(float(hidden_means.max()))
+    assert nodes.marker.cmax < 5  # the output's mean (about 40) does not set it
+    assert max(nodes.marker.color) > 30  # the output keeps its value (hover, end colour)
+
+
+def test_zero_init_page_shows_no_none(app):
+    at = app
+    at.selectbox(key="pg_init").set_value("zero").run()
+    for _ in range(2):
+        button(at, "One step").click().run()
+    assert not at.exception
+    table = at.dataframe[0]
+    cells = [str(v) for v in table.value.to_numpy().ravel()]
+    assert "None" not in cells
+    # every header whole ("weight-gradie" was cut at 1280 px): widths from the text
+    widths = {n: c["width"] for n, c in json.loads(table.proto.columns).items() if "width" in c}
+    for column in table.value.columns:
+        longest = max([column, *map(str, table.value[column])], key=len)
+        assert widths[column] >= text_width(longest), column

@@ -16,6 +16,7 @@ from core.arithmetic import (
     EMPTY_BOX,
     GeometryError,
     analyze_stack,
+    empty_field_reason,
     field_spans,
     largest_fields,
     layer_output,
@@ -278,3 +279,42 @@ def test_model_receptive_field_on_resnet18() -> None:
     assert late.box == (0, 64, 0, 64)
     assert count_hooks(model.net) == 0
     assert np.isfinite(late.gradient).all()
+
+
+def test_an_empty_field_says_what_the_kernel_falls_on() -> None:
+    """Issue 25: a cell of inserted zeros (transposed convolution) was said to "only see
+    padding". Each empty cell's reason is checked against the box being empty."""
+    spread = [{"op": "convtranspose2d", "out_channels": 1, "kernel_size": 2, "stride": 3}]
+    # input cell i lands on outputs 3i and 3i + 1: output 2 and 5 fall between two inputs
+    for x in range(11):
+        empty = receptive_field(spread, (1, 4, 4), 0, 0, x) == EMPTY_BOX
+        reason = empty_field_reason(spread, (1, 4, 4), 0, 0, x)
+        assert empty == (x in (2, 5, 8)), x
+        if empty:
+            assert reason == (
+                "along the width its kernel falls only on zeros the transposed convolution "
+                "inserts between input cells (stride 3)"
+            )
+            assert "padding" not in reason
+        else:
+            assert reason == ""
+    # output_padding adds a last column beyond the last input cell: padding, no inserted zero
+    edge = [{"op": "convtranspose2d", "out_channels": 1, "kernel_size": 1, "stride": 2,
+             "output_padding": 1}]  # fmt: skip
+    assert receptive_field(edge, (1, 4, 4), 0, 0, 7) == EMPTY_BOX
+    assert empty_field_reason(edge, (1, 4, 4), 0, 0, 7).endswith("the padding around the input")
+    # a plain convolution whose window is all padding
+    padded = [{"op": "conv2d", "out_channels": 1, "kernel_size": 1, "padding": 2}]
+    assert receptive_field(padded, (1, 4, 4), 0, 0, 0) == EMPTY_BOX
+    assert empty_field_reason(padded, (1, 4, 4), 0, 0, 0) == (
+        "along the height its kernel falls only on padding"
+    )
+    # followed down: a 1 x 1 conv over a cell of inserted zeros
+    chain = [{"op": "convtranspose2d", "out_channels": 1, "kernel_size": 1, "stride": 2},
+             {"op": "conv2d", "out_channels": 1, "kernel_size": 1}]  # fmt: skip
+    assert receptive_field(chain, (1, 4, 4), 1, 0, 1) == EMPTY_BOX
+    assert empty_field_reason(chain, (1, 4, 4), 1, 0, 1) == (
+        "along the width its kernel falls only on cells of row 1 (convtranspose2d) that "
+        "read no input themselves, whose kernel falls only on zeros the transposed "
+        "convolution inserts between input cells (stride 2)"
+    )

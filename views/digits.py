@@ -20,6 +20,7 @@ from ui.digits.panels import (
     show_digit,
     show_prediction,
 )
+from ui.digits.picker import held_out_picker
 
 CANVAS_SIZE = 280
 PANELS = {
@@ -48,12 +49,11 @@ with draw_column:
     )
     image: np.ndarray | None = None
     if source == "MNIST digit":
-        held_out = digits.mnist_subset()
-        index = st.number_input(
-            "Held-out digit number", 0, len(held_out.test_labels) - 1, 0, key="digits_index"
-        )
-        image = held_out.test_images[int(index)]
-        st.caption(f"One of the 1,000 held-out MNIST digits (label {held_out.test_labels[index]}).")
+        picked = held_out_picker("digits_index")
+        image = picked.image
+        wrong = " The network gets this one wrong." if picked.mistaken else ""
+        show_digit(image, f"Held-out MNIST digit {picked.index}, a {picked.label}, as stored "
+                   f"(28 x 28): never seen in training.{wrong}", width=CANVAS_SIZE)  # fmt: skip
     else:
         tool_column, width_column = st.columns(2)
         tool = tool_column.segmented_control(

@@ -10,7 +10,7 @@ from core.arithmetic import (
     GeometryError,
     StackReport,
     analyze_stack,
-    format_shape,
+    final_shape_text,
     output_size_formula,
     pytorch_code,
     readable_input_size,
@@ -26,6 +26,7 @@ from ui.arithmetic import (
     results_table,
     stack_editor,
 )
+from ui.widgets import fitted_columns, labelled_selectbox
 
 st.title("Geometry calculator")
 st.markdown(
@@ -49,11 +50,11 @@ with st.sidebar:
 input_shape = input_shape_inputs()
 
 # ------------------------------------------------------------------------ the table
-left, right = st.columns([3, 2])
+left, right = st.columns([1, 1])
 with left:
     st.subheader("Layers")
     rows = stack_editor()  # also kept for the receptive-field page
-    move_cols = st.columns([2, 1, 1])
+    move_cols = st.columns([4, 3, 3])  # room for "Move down" in a half-width column
     if rows:
         to_move = move_cols[0].number_input("Row to move", 1, len(rows), 1, key="arith_move")
         up = move_cols[1].button("Move up", disabled=to_move == 1, key="arith_up")
@@ -75,14 +76,18 @@ with right:
         where = "the input" if report.error.row is None else f"row {report.error.row}"
         st.error(f"**{where}**: {report.error.reason}", icon=":material/error:")
     if rows:
-        st.dataframe(results_table(report, rows), hide_index=True, width="stretch")
+        results = results_table(report, rows)
+        st.dataframe(results, hide_index=True, column_config=fitted_columns(results))
         st.metric("Parameters (valid rows)", f"{total_params(report):,}")
-        st.caption(f"Final shape: {format_shape(report.final_shape)}")
+        st.caption(final_shape_text(report))
     else:
         st.info("The table is empty: add a row, or load a preset from the sidebar.")
 
 with st.expander("The same stack in PyTorch"):
-    st.code(pytorch_code(input_shape, rows), language="python")
+    if report.error is not None and not report.results:
+        st.warning(f"No code yet: {report.error}. Fix it to see the stack in PyTorch.")
+    else:
+        st.code(pytorch_code(input_shape, rows), language="python")
 
 # -------------------------------------------------------------------- animate a row
 st.subheader("Animate a row")
@@ -90,10 +95,10 @@ kernel_rows = [r for r in report.results if r.layer.op in ANIMATED_OPS]
 if not kernel_rows:
     st.info("No valid convolution or pooling row to animate yet.")
 else:
-    choice = st.selectbox(
+    choice = labelled_selectbox(
         "Row",
         [r.row for r in kernel_rows],
-        format_func=lambda n: f"row {n}: {report.results[n - 1].layer.describe()}",
+        lambda n: f"row {n}: {report.results[n - 1].layer.describe()}",
         key="arith_animate",
     )
     result = report.results[choice - 1]

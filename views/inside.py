@@ -38,14 +38,14 @@ SECTIONS = {
 }
 
 st.title("Inside the network")
-subject = pick_subject()
+section = st.segmented_control(
+    "Look at", list(SECTIONS), default="Layer table", required=True, key="inside_section"
+) or "Layer table"  # fmt: skip
+subject = pick_subject(section)  # dataset examples and the embedding start on 5,000 digits
 if (no_layers := gradients_unavailable(subject.net)) is not None:  # ONNX Runtime only
     st.info(f"{subject.title} runs on ONNX Runtime only, with no layers to look into here: "
             f"{no_layers}. Explain an image runs its forward-only methods.")  # fmt: skip
     st.stop()
-section = st.segmented_control(
-    "Look at", list(SECTIONS), default="Layer table", required=True, key="inside_section"
-) or "Layer table"  # fmt: skip
 st.markdown(f"**{section}**: {SECTIONS[section]}")
 
 if section == "Layer table":

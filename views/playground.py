@@ -28,6 +28,7 @@ from ui.playground.plots import (
     parse_neuron_id,
     surface_figure,
 )
+from ui.widgets import fitted_columns
 
 LEARNING_RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
 BATCH_SIZES = [1, 4, 8, 16, 32, 64, 128, 256]
@@ -217,7 +218,10 @@ def live_view(speed: int) -> None:
         "axes). Saturated = within 0.02 of the activation's asymptote; dead = a unit whose "
         "activation has zero slope on every example of the batch."
     )
-    st.dataframe(layer_table(record), hide_index=True)
+    table = layer_table(record)
+    saturated = "- : the layer's activation has no asymptote (ReLU), or it is the output"
+    st.dataframe(table, hide_index=True,
+                 column_config=fitted_columns(table, {"% saturated": saturated}))  # fmt: skip
     st.subheader("One neuron")
     neuron_panel(trainer, running, options)
 

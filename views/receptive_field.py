@@ -8,6 +8,7 @@ from PIL import Image
 
 from core.arithmetic import (
     analyze_stack,
+    empty_field_reason,
     format_shape,
     largest_fields,
     overlay_field,
@@ -23,6 +24,7 @@ from ui.arithmetic import (
     stack_in_state,
 )
 from ui.common import image_picker, model_picker
+from ui.widgets import labelled_selectbox
 
 st.title("Receptive field")
 st.markdown(
@@ -63,15 +65,15 @@ if mode != "Real network":
     if not spatial:
         st.info("No valid row with a spatial output: add a convolution or pooling row.")
         st.stop()
-    row = st.selectbox(
+    row = labelled_selectbox(
         "Layer",
         [r.row for r in spatial],
-        index=len(spatial) - 1,
-        format_func=lambda n: (
+        lambda n: (
             f"row {n}: {report.results[n - 1].layer.describe()} -> "
             + format_shape(report.results[n - 1].output_shape)
         ),
         key="rf_stack_row",
+        index=len(spatial) - 1,
     )
     _, out_h, out_w = report.results[row - 1].output_shape
     left, right = st.columns([1, 1])
@@ -92,7 +94,8 @@ if mode != "Real network":
                 f"{x0}-{x1 - 1}: {y1 - y0} x {x1 - x0} pixels."
             )
         else:
-            st.info(f"Cell ({y}, {x}) of row {row} only sees padding: no input pixel.")
+            reason = empty_field_reason(rows, shape, row - 1, y, x)
+            st.info(f"Cell ({y}, {x}) of row {row} reads no input pixel: {reason}.")
     st.subheader("Receptive field per row")
     st.dataframe(
         field_table(report, largest_fields(rows[: len(report.results)], shape)),
@@ -109,21 +112,32 @@ else:
     picked = image_picker(key="rf_image")
     if picked is None:
         st.stop()
-    layer_rows = cached_layer_table(model.name, model)
-    spatial = [r for r in layer_rows if r.output_shape is not None and len(r.output_shape) == 3]
+    every_layer = st.toggle(
+        "Show every layer", False, key="rf_model_every_layer",
+        help="Off: one entry per block of the network (its output). On: every layer "
+        "inside the blocks too (convolutions, batch norms, activations...).",
+    )  # fmt: skip
+    layer_rows = cached_layer_table(model.name, model, blocks=not every_layer)
+    spatial = {
+        (r.name, r.call): r
+        for r in layer_rows
+        if r.output_shape is not None and len(r.output_shape) == 3
+    }
     if not spatial:  # e.g. an ONNX model that runs on ONNX Runtime only: no layer to hook
         st.info(f"{model.title} has no layer whose output torch can see: nothing to trace.")
         st.stop()
-    labels = [
-        r.name + (f" (call {r.call})" if r.call > 1 else "")
-        + f" - {r.type} -> {format_shape(r.output_shape, 'x')}"
-        for r in spatial
-    ]  # fmt: skip
-    choice = st.selectbox(
-        "Layer", range(len(spatial)), index=len(spatial) // 3, format_func=labels.__getitem__,
+    where = labelled_selectbox(
+        f"Layer ({len(spatial)} {'layers' if every_layer else 'blocks'})",
+        list(spatial),
+        lambda k: (
+            k[0]
+            + (f" (call {k[1]})" if k[1] > 1 else "")
+            + f" - {spatial[k].type} -> {format_shape(spatial[k].output_shape, 'x')}"
+        ),
         key=f"rf_model_layer_{model.name}",
-    )  # fmt: skip
-    chosen = spatial[choice]
+        index=len(spatial) // 3,
+    )
+    chosen = spatial[where]
     _, out_h, out_w = chosen.output_shape
     left, right = st.columns([1, 1])
     with left:

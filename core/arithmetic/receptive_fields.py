@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import nn
 
-from core.arithmetic.layers import Layer, LayerLike
+from core.arithmetic.layers import AXES, Layer, LayerLike
 from core.arithmetic.shapes import LayerResult, analyze_stack
 from core.common.hooks import forward_hooks
 
@@ -230,6 +230,95 @@ def receptive_field(
     if y1 == y0 or x1 == x0:
         return EMPTY_BOX
     return (y0, y1, x0, x1)
+
+
+def _empty_taps(
+    layer: Layer, axis: int, n_in: int, n_out: int, index: int, before: AxisSpans | None
+) -> tuple[list[str], int | None]:
+    """What the taps of output ``index`` along one axis land on, when none reads input.
+
+    Returns:
+        ``(kinds, previous)``: the kinds of non-input cells under the taps, in words
+        (padding; zeros a transposed convolution inserts), and one previous-row cell
+        under a tap that reads no input itself (None when no tap lands on a real cell).
+    """
+    taps, valid = _taps(layer, axis, n_in, n_out)
+    taps, valid = taps[index], valid[index]  # (k,)
+    kinds: list[str] = []
+    if layer.op == "convtranspose2d":
+        before_pad = layer.pads()[axis][0]
+        offsets = np.arange(layer.kernel[axis]) * layer.dilations[axis]
+        numerator = index + before_pad - offsets  # (k,): input position x stride
+        stride = layer.strides[axis]
+        # a tap between two real input cells lands on an inserted zero; one beyond the
+        # first or last cell lands on the padding (output_padding included)
+        between = (numerator % stride != 0) & (numerator >= 0) & (numerator // stride < n_in - 1)
+        if between.any():
+            kinds.append(
+                f"zeros the transposed convolution inserts between input cells "
+                f"(stride {layer.strides[axis]})"
+            )
+        if (~valid & ~between).any():
+            kinds.append("the padding around the input")
+    elif (~valid).any():
+        kinds.append("padding")
+    previous = None
+    if before is not None:
+        real = taps[valid]
+        empty = real[before.last[real] < 0] if real.size else real
+        previous = int(empty[0]) if empty.size else None
+    return kinds, previous
+
+
+def empty_field_reason(
+    layers: list[LayerLike], input_hw: Sequence[int], layer_index: int, y: int, x: int
+) -> str:
+    """Why output cell ``(y, x)`` of row ``layer_index`` reads no input pixel.
+
+    :func:`receptive_field` returns an empty box for such a cell; this says what its
+    kernel falls on instead: padding, the zeros a transposed convolution inserts between
+    input cells (which are no padding: issue 25), or cells of the row before that read
+    no input themselves (followed down to the row where it starts).
+
+    Args:
+        layers: The stack.
+        input_hw: ``(H, W)`` or ``(C, H, W)``.
+        layer_index: 0-based row of the cell.
+        y: Its row.
+        x: Its column.
+
+    Returns:
+        A phrase, e.g. ``"along the width its kernel falls only on zeros the transposed
+        convolution inserts between input cells (stride 3)"``; "" when the cell does read
+        input.
+    """
+    layers = list(layers)
+    shape = _input_shape(input_hw, layers)
+    report = analyze_stack(shape, layers[: layer_index + 1])
+    spans = field_spans(layers[: layer_index + 1], shape)
+    top = spans[layer_index] if layer_index < len(spans) else None
+    empty_axes = [] if top is None else [a for a in (0, 1) if top[a].last[(y, x)[a]] < 0]
+    if not empty_axes:
+        return ""
+    axis = empty_axes[0]  # one empty axis is enough for an empty box; follow it down
+    index, row, parts = (y, x)[axis], layer_index, []
+    while True:
+        result = report.results[row]
+        below = spans[row - 1] if row > 0 else None
+        kinds, previous = _empty_taps(
+            result.layer, axis, result.input_shape[1 + axis], result.output_shape[1 + axis],
+            index, None if below is None else below[axis],
+        )  # fmt: skip
+        subject = f"along the {AXES[axis]} its kernel" if row == layer_index else "whose kernel"
+        if previous is None:
+            parts.append(f"{subject} falls only on {' and '.join(kinds)}")
+            return "".join(parts)
+        mixed = ", ".join(kinds) + " and " if kinds else ""
+        parts.append(
+            f"{subject} falls only on {mixed}cells of row {row} "
+            f"({report.results[row - 1].layer.op}) that read no input themselves, "
+        )
+        index, row = previous, row - 1
 
 
 def largest_fields(

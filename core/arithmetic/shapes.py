@@ -343,3 +343,32 @@ def output_shapes(input_shape: tuple[int, int, int], layers: list[LayerLike]) ->
 def total_params(report: StackReport) -> int:
     """Sum of the parameters of the valid rows."""
     return sum(r.params for r in report.results)
+
+
+def final_shape_text(report: StackReport) -> str:
+    """What the stack outputs, in words, true also when a row is invalid.
+
+    :attr:`StackReport.final_shape` falls back to the input when no row is valid, so it
+    must not be shown as "the final shape" then (issue 25).
+
+    Args:
+        report: :func:`analyze_stack` of a stack.
+
+    Returns:
+        E.g. ``"Final shape: 16 x 5 x 5"``, or ``"Final shape: not reached: row 3 is
+        invalid. The last valid row, row 2, gives 6 x 14 x 14."``.
+    """
+    error = report.error
+    if error is None:
+        if not report.results:
+            return "Final shape: no rows, so the input itself"
+        return f"Final shape: {format_shape(report.final_shape)}"
+    if error.row is None:
+        return "Final shape: not reached: the input shape is invalid."
+    if not report.results:
+        return f"Final shape: not reached: row {error.row} is invalid, so no row has an output yet."
+    last = report.results[-1]
+    return (
+        f"Final shape: not reached: row {error.row} is invalid. The last valid row, "
+        f"row {last.row}, gives {format_shape(last.output_shape)}."
+    )

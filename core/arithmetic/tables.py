@@ -249,7 +249,9 @@ def _shape(value: Any) -> tuple[int, ...] | None:
     return None
 
 
-def layer_table(net: nn.Module, input_shape: tuple[int, int, int]) -> list[LayerRow]:
+def layer_table(
+    net: nn.Module, input_shape: tuple[int, int, int], modules: Sequence[str] | None = None
+) -> list[LayerRow]:
     """One forward pass of ``net`` on zeros; one row per call of each leaf layer.
 
     The network is not modified: hooks live only during the pass (removed even if it
@@ -258,11 +260,15 @@ def layer_table(net: nn.Module, input_shape: tuple[int, int, int]) -> list[Layer
     Args:
         net: Any network taking ``(1, C, H, W)``; should be in eval mode.
         input_shape: ``(C, H, W)``.
+        modules: Module names to give rows to instead of the leaf layers (e.g. the
+            block outputs of :func:`core.common.blocks.block_outputs`: a block's row has
+            all its parameters and the field of its real output, residual sum included).
 
     Returns:
         The rows in call order.
     """
-    leaves = leaf_layers(net)
+    named = dict(net.named_modules())
+    leaves = leaf_layers(net) if modules is None else {name: named[name] for name in modules}
     owner = threading.get_ident()
     tracker = FieldTracker()
     calls: dict[str, int] = {}
@@ -302,9 +308,9 @@ def layer_table(net: nn.Module, input_shape: tuple[int, int, int]) -> list[Layer
     return rows
 
 
-def model_layer_table(model: ImageModel) -> list[LayerRow]:
+def model_layer_table(model: ImageModel, modules: Sequence[str] | None = None) -> list[LayerRow]:
     """:func:`layer_table` of a :class:`core.models.ImageModel` at its input size."""
-    return layer_table(model.net, model.input_shape)
+    return layer_table(model.net, model.input_shape, modules)
 
 
 def summarize_table(rows: Sequence[LayerRow], net: nn.Module) -> TableSummary:

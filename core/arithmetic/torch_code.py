@@ -122,15 +122,26 @@ def pytorch_code(input_shape: Sequence[int], layers: Iterable[LayerLike]) -> str
 
     Args:
         input_shape: ``(C, H, W)``.
-        layers: The rows; code stops before the first invalid one.
+        layers: The rows; code stops before the first invalid one, and a comment in
+            the code says which row and why (so a stack whose first row is invalid does
+            not read as an empty network).
 
     Returns:
         Python source text.
     """
+    layers = list(layers)
     report = analyze_stack(input_shape, layers)
     lines = ["import torch.nn as nn", "", "net = nn.Sequential("]
     for result in report.results:
         shape = format_shape(result.output_shape)
         lines.append(f"    {module_code(result.layer, result.input_shape[0])},  # -> {shape}")
+    error = report.error
+    if error is not None:
+        where = "the input shape" if error.row is None else f"row {error.row}"
+        lines.append(f"    # stopped at {where}, which is invalid: {error.reason}")
+        if error.row is not None:
+            last = len(layers)
+            left_out = f"row {error.row}" if last == error.row else f"rows {error.row}-{last}"
+            lines.append(f"    # {left_out} left out until it is fixed")
     lines.append(")")
     return "\n".join(lines)

@@ -59,6 +59,12 @@ class Param:
         choices: Allowed values (``kind="choice"``).
         unit: Unit shown next to the value, e.g. ``"input pixels"`` for sizes.
         log: Numbers spanning decades (a widget may offer a log scale).
+        label: The widget's label (default: the name in words, "Patch" for ``patch``);
+            for a name that reads badly as a word (RISE's ``p``: "Keep probability").
+        applies_when: ``((other, (values...)), ...)``: the parameter matters only while
+            each named earlier parameter has one of the values (LRP's ``epsilon`` only
+            with the epsilon rule). A page hides it otherwise and the method runs with
+            its default; empty: always.
     """
 
     name: str
@@ -71,12 +77,28 @@ class Param:
     choices: tuple[str, ...] = ()
     unit: str = ""
     log: bool = False
+    label: str = ""
+    applies_when: tuple[tuple[str, tuple[ParamValue, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind in ("int", "float") and (self.low is None or self.high is None):
             raise ValueError(f"number parameter {self.name!r} must declare low and high")
         if self.kind == "choice" and self.default not in self.choices:
             raise ValueError(f"default of {self.name!r} is not one of its choices")
+
+    def applies(self, values: Mapping[str, Any]) -> bool:
+        """Whether the parameter matters, given the values of the parameters before it.
+
+        Args:
+            values: Name -> value of (at least) the parameters ``applies_when`` names.
+
+        Returns:
+            True when every condition of ``applies_when`` holds (a name missing from
+            ``values`` counts as holding).
+        """
+        return all(
+            name not in values or values[name] in allowed for name, allowed in self.applies_when
+        )
 
     def numeric_range(self) -> tuple[float, float, float]:
         """``(low, high, default)`` of a number parameter (for sliders).

@@ -367,8 +367,9 @@ class LRP(Method):
             choices=("epsilon", "alpha_beta"),
         ),
         Param(
-            "epsilon", 1e-6, "Stabiliser added to denominators; larger absorbs weak relevance.",
-            "float", 1e-9, 10.0, log=True,
+            "epsilon", 1e-6, "Stabiliser added to denominators; larger absorbs weak relevance "
+            "(epsilon rule; alpha-beta keeps the default as its own stabiliser).",
+            "float", 1e-9, 10.0, log=True, applies_when=(("rule", ("epsilon",)),),
         ),
     )  # fmt: skip
 

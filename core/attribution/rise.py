@@ -85,7 +85,16 @@ class RISE(Method):
     params = (
         Param("masks", 2000, "Random masks averaged: more is smoother.", "int", 50, 8000, 50),
         Param("grid", 7, "Cells per side of each random mask.", "int", 2, 32, 1),
-        Param("p", 0.5, "Probability that a cell of a mask is kept.", "float", 0.05, 0.95, 0.05),
+        Param(
+            "p",
+            0.5,
+            "Probability that a cell of a mask is kept (RISE's p).",
+            "float",
+            0.05,
+            0.95,
+            0.05,
+            label="Keep probability",
+        ),
         SEED,
     )
 

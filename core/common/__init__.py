@@ -1,10 +1,12 @@
 """Infrastructure shared by every domain: scoped hooks, single-threaded workers, image
-decoding, the sample photos, batch-norm folding, the LRU cache and torch-call helpers.
+decoding, the sample photos, a network's blocks, batch-norm folding, the LRU cache and
+torch-call helpers.
 
 Imports nothing else of ``core`` (see ``docs/architecture.md``).
 """
 
 from core.common.batchnorm import batch_norm_affine, fold_affine, fold_conv_bn
+from core.common.blocks import block_outputs, has_parameters, network_units
 from core.common.hooks import count_hooks, forward_hooks, private_copy, record_outputs
 from core.common.images import (
     SUPPORTED_EXTENSIONS,
@@ -31,6 +33,7 @@ __all__ = [
     "LoadedImage",
     "batch_norm_affine",
     "batch_norm_call",
+    "block_outputs",
     "call_arg",
     "count_hooks",
     "data_uri",
@@ -39,9 +42,11 @@ __all__ = [
     "fast_layout",
     "fold_conv_bn",
     "forward_hooks",
+    "has_parameters",
     "limit_malloc_arenas",
     "load_image",
     "nbytes",
+    "network_units",
     "private_copy",
     "record_outputs",
     "release_memory",

@@ -53,6 +53,7 @@ from core.digits.net import (
     classify,
     digit_net,
     fold_batch_norm,
+    held_out_mistakes,
     load_digit_net,
 )
 from core.digits.preprocess import (
@@ -123,6 +124,7 @@ __all__ = [
     "fgsm",
     "fit_and_centre",
     "fold_batch_norm",
+    "held_out_mistakes",
     "ink_map",
     "layer_activations",
     "load_digit_net",

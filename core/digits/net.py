@@ -10,6 +10,7 @@ Linear layers. The weights ship in ``core/digits/weights/digits_cnn.pt``.
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from torch import nn
 
 from core.common.batchnorm import fold_conv_bn
 from core.common.single_thread import single_threaded
-from core.digits.preprocess import as_batch
+from core.digits.data import mnist_subset
+from core.digits.preprocess import as_batch, preprocess
 from core.models.digit_cnn import CHANNELS as CHANNELS  # re-exported
 from core.models.digit_cnn import HIDDEN as HIDDEN
 from core.models.digit_cnn import build_digit_net
@@ -111,3 +113,20 @@ def classify(image: np.ndarray, net: nn.Module | None = None) -> np.ndarray:
     with torch.inference_mode():
         probs = net(as_batch(image)).softmax(1).numpy()  # (N, 10)
     return probs[0] if np.ndim(image) == 2 else probs
+
+
+@functools.lru_cache(maxsize=1)
+def held_out_mistakes() -> tuple[int, ...]:
+    """The held-out digits the shipped network gets wrong, as the digits lab shows them.
+
+    Each of the 1,000 held-out digits goes through the lab's own pipeline
+    (:func:`~core.digits.preprocess.preprocess`, then :func:`classify`), so every index
+    here is one the lab's page answers wrongly. Computed once per process (~1 s).
+
+    Returns:
+        Indices into ``mnist_subset().test_images``, ascending.
+    """
+    data = mnist_subset()
+    seen = np.stack([preprocess(image) for image in data.test_images])  # (1000, 28, 28)
+    predicted = classify(seen).argmax(1)  # (1000,)
+    return tuple(int(i) for i in np.flatnonzero(predicted != data.test_labels))

@@ -10,10 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.common.single_thread import single_threaded
 from core.digits.data import IMAGE_SIZE, NUM_CLASSES
 from core.digits.preprocess import as_batch
-from core.inside import DIGITS_INPUT, Objective, Settings, visualise
+from core.inside import DIGITS_INPUT, Objective, Progress, Settings, visualise
 
 # The default: transformation robustness, a sparsity (L1) penalty and total variation.
 # Measured on the shipped network (bench/inside.py): every class's prototype is
@@ -52,7 +51,9 @@ class Prototypes:
     logits: np.ndarray
 
 
-@single_threaded
+# Not on the single-threaded workers of core.common.single_thread: visualise() gives
+# this thread one torch thread itself, and a page's progress callback must run on the
+# page's own thread (Streamlit drops updates from other threads).
 def class_prototypes(
     net: nn.Module,
     start: np.ndarray | None = None,
@@ -61,6 +62,7 @@ def class_prototypes(
     learning_rate: float | None = None,
     seed: int = 0,
     regularisers: tuple[str, ...] = DIGIT_REGULARISERS,
+    progress: Progress | None = None,
 ) -> Prototypes:
     """Activation maximisation of each class logit (Simonyan et al. 2013,
     https://arxiv.org/abs/1312.6034; Erhan et al. 2009), by :func:`core.inside.visualise`.
@@ -81,6 +83,7 @@ def class_prototypes(
         seed: Seed of the starting noise and the transformations (the result is
             deterministic given it).
         regularisers: Names from :data:`core.inside.REGULARISERS`.
+        progress: Called after every step, as :func:`core.inside.visualise`'s.
 
     Returns:
         The :class:`Prototypes`.
@@ -96,7 +99,7 @@ def class_prototypes(
     )
     x0 = None if start is None else as_batch(start)  # (1, 1, 28, 28)
     objectives = [Objective("logit", digit) for digit in range(NUM_CLASSES)]
-    result = visualise(net, DIGITS_INPUT, objectives, settings, start=x0)
+    result = visualise(net, DIGITS_INPUT, objectives, settings, start=x0, progress=progress)
     logits = torch.from_numpy(result.logits)  # (10, 10)
     classes = torch.arange(NUM_CLASSES)
     return Prototypes(

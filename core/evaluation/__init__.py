@@ -37,10 +37,12 @@ from core.evaluation.faithfulness import Faithfulness, faithfulness
 from core.evaluation.sanity import (
     CascadeStep,
     SanityResult,
+    SanityVerdict,
     Similarity,
     cascade_blocks,
     randomize,
     sanity_cascade,
+    sanity_verdict,
     similarity,
 )
 
@@ -53,6 +55,7 @@ __all__ = [
     "Curve",
     "Faithfulness",
     "SanityResult",
+    "SanityVerdict",
     "Similarity",
     "agreement",
     "box_iou",
@@ -75,6 +78,7 @@ __all__ = [
     "randomize",
     "reversed_map",
     "sanity_cascade",
+    "sanity_verdict",
     "similarity",
     "spearman",
     "substrate_input",

@@ -54,7 +54,14 @@ from core.inside.parameterisation import FourierImage, PixelImage
 from core.inside.regularisers import ALL, COMPARISON, LUCID, REGULARISERS, TITLES, Settings
 from core.inside.softmax import SoftmaxView, network_logits, softmax_at
 from core.inside.spec import DIGITS_INPUT, InputSpec, input_spec
-from core.inside.visualise import Progress, Visualisation, compare, snapshot_steps, visualise
+from core.inside.visualise import (
+    Progress,
+    Visualisation,
+    compare,
+    comparison_summary,
+    snapshot_steps,
+    visualise,
+)
 
 __all__ = [
     "ALL",
@@ -91,6 +98,7 @@ __all__ = [
     "channel_maxima",
     "classifier_layer",
     "compare",
+    "comparison_summary",
     "conv_layers",
     "dataset_examples",
     "embed",

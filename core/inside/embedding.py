@@ -97,7 +97,16 @@ class Embedding:
     model: Any = None
 
 
-def embed(features: np.ndarray, method: str = "t-SNE", seed: int = 0) -> Embedding:
+TSNE_ITERATIONS = (125, 250)  # early exaggeration, then the rest (see embed)
+PROGRESS_EVERY = 25  # openTSNE iterations between progress reports
+
+
+def embed(
+    features: np.ndarray,
+    method: str = "t-SNE",
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+) -> Embedding:
     """Reduce features to 2-D.
 
     t-SNE's perplexity is 30, or ``(N - 1) / 3`` for small sets; fewer than 4 points
@@ -107,6 +116,8 @@ def embed(features: np.ndarray, method: str = "t-SNE", seed: int = 0) -> Embeddi
         features: ``(N, D)``.
         method: A key of :data:`METHODS`.
         seed: The random state (deterministic given it).
+        progress: Called with the fraction of openTSNE's iterations done, every
+            :data:`PROGRESS_EVERY` iterations (a t-SNE of the 5,000 digits takes 8-20 s).
 
     Returns:
         The :class:`Embedding`.
@@ -136,10 +147,26 @@ def embed(features: np.ndarray, method: str = "t-SNE", seed: int = 0) -> Embeddi
         # iterations instead of 250 + 500: the 5,000 digits' features in 7.8 s instead of
         # 19.6 s on the busy 2-core machine, final KL divergence 1.19 instead of 1.17
         # (the clusters are the same; measured with bench/inside.py's data).
+        reports = [0]
+        total = sum(TSNE_ITERATIONS)
+
+        def report(_iteration: int, _error: float, _embedding: object) -> bool:
+            reports[0] += 1
+            if progress is not None:
+                progress(min(1.0, reports[0] * PROGRESS_EVERY / total))
+            return False  # carry on
+
+        early, rest = TSNE_ITERATIONS
         fitted = openTSNE.TSNE(
-            perplexity=perplexity, early_exaggeration_iter=125, n_iter=250,
+            perplexity=perplexity, early_exaggeration_iter=early, n_iter=rest,
             negative_gradient_method="bh", theta=0.8, n_jobs=1, random_state=seed,
+            callbacks=report if progress is not None else None,
+            callbacks_every_iters=PROGRESS_EVERY,
         ).fit(features)  # fmt: skip
+        # The fitted embedding keeps its optimiser's settings and would call the page's
+        # progress bar again when a point is placed (and keep that page alive in a
+        # process-wide cache): drop the callback.
+        fitted.gradient_descent_params["callbacks"] = None
     return Embedding(
         np.asarray(fitted, np.float32), "t-SNE", f"openTSNE {openTSNE.__version__}",
         time.perf_counter() - began, ("opentsne", fitted),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.browser.helpers import assert_no_error, open_page, wait_for_app
+from tests.browser.helpers import SCRIPT_TIMEOUT_MS, assert_no_error, open_page, wait_for_app
 
 
 @pytest.mark.browser
@@ -37,3 +38,19 @@ def test_layer_table_page_renders(page, app_url):
     open_page(page, app_url, "/inside")
     assert_no_error(page)
     page.get_by_text("Total 4,652,008").wait_for()
+
+
+@pytest.mark.browser
+def test_animate_a_row_shows_the_new_presets_row_in_the_browser(page, app_url):
+    """Issue 25: after loading the VGG preset, "Animate a row" still read LeNet's
+    "row 1: conv2d, 6, k 5" in the browser (AppTest saw the new label)."""
+    open_page(page, app_url, "/geometry")
+    shown = page.locator(".st-key-arith_animate input")
+    expect(shown).to_have_value("row 1: conv2d, 6, k 5", timeout=SCRIPT_TIMEOUT_MS)
+    page.locator(".st-key-arith_preset input").click()
+    page.get_by_role("option", name="VGG block").click()
+    wait_for_app(page)
+    page.get_by_role("button", name="Load preset").click()
+    wait_for_app(page)
+    expect(shown).to_have_value("row 1: conv2d, 64, k 3, p 1", timeout=SCRIPT_TIMEOUT_MS)
+    assert_no_error(page)

@@ -64,3 +64,24 @@ def test_truncated_upload_gets_a_message_not_a_traceback(page, app_url) -> None:
     error = page.locator('[data-testid="stAlertContentError"]')
     assert "truncated" in error.inner_text()
     assert page.locator('[data-testid="stImageCaption"]').count() == 0
+
+
+@pytest.mark.browser
+def test_the_methods_box_shows_every_chosen_method(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: the sidebar's methods box showed five of the six default tags and hid
+    the sixth behind a scroll bar. The sidebar is drawn before the maps: no need to wait
+    for them."""
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(app_url.rstrip("/") + "/explain")
+    tags = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelectTagsContainer"]')
+    last = tags.first.get_by_text("Integrated Gradients", exact=True)
+    last.wait_for(timeout=SCRIPT_TIMEOUT_MS)
+    page.wait_for_timeout(500)  # the style sheet and the layout settle
+    scroll, client = tags.first.evaluate("e => [e.scrollHeight, e.clientHeight]")
+    assert scroll <= client + 1, (scroll, client)
+    box = tags.first.bounding_box()
+    assert box is not None
+    for name in ("Grad-CAM", "Saliency", "Guided Grad-CAM", "Integrated Gradients"):
+        tag = tags.first.get_by_text(name, exact=True).bounding_box()
+        assert tag is not None, name
+        assert tag["y"] + tag["height"] <= box["y"] + box["height"] + 1, name

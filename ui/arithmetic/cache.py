@@ -23,6 +23,7 @@ from core.arithmetic import (
     plan_animation,
     render_frame,
 )
+from core.common.blocks import block_outputs
 from core.models import ImageModel
 
 
@@ -47,9 +48,16 @@ def cached_frame_png(layer_json: str, input_hw: tuple[int, int], index: int) -> 
 
 
 @st.cache_data(show_spinner="Running one forward pass to list the layers...", max_entries=16)
-def cached_layer_table(model_name: str, _model: ImageModel) -> list[LayerRow]:
-    """The layer table of a loaded model (numbers, not text), cached on its registry name."""
-    return model_layer_table(_model)
+def cached_layer_table(model_name: str, _model: ImageModel, blocks: bool = False) -> list[LayerRow]:
+    """The layer table of a loaded model (numbers, not text), cached on its registry name.
+
+    Args:
+        model_name: Registry name of ``_model`` (cache key).
+        _model: The loaded model (not hashed).
+        blocks: One row per block output (:func:`core.common.blocks.block_outputs`)
+            instead of one per leaf layer call.
+    """
+    return model_layer_table(_model, block_outputs(_model.net) if blocks else None)
 
 
 @st.cache_data(show_spinner="Back-propagating from the cell to the image...", max_entries=64)

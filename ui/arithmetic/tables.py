@@ -43,7 +43,8 @@ def results_table(report: StackReport, rows: Sequence[dict[str, Any]]) -> pd.Dat
         rows: The stack's row dicts (for the op of rows after an invalid one).
 
     Returns:
-        Columns row, op, output, params, receptive field, jump, status.
+        Columns row, op, output, params, receptive field, jump, status; every cell is
+        text (a row not computed has blank cells, never a literal "None").
     """
     records = []
     for result in report.results:
@@ -53,7 +54,7 @@ def results_table(report: StackReport, rows: Sequence[dict[str, Any]]) -> pd.Dat
                 "row": result.row,
                 "op": result.layer.op,
                 "output": format_shape(result.output_shape),
-                "params": result.params,
+                "params": f"{result.params:,}",
                 "receptive field": cells["size"],
                 "jump": cells["jump"],
                 "status": "ok",
@@ -62,11 +63,11 @@ def results_table(report: StackReport, rows: Sequence[dict[str, Any]]) -> pd.Dat
     if report.error is not None and report.error.row is not None:
         records.append(
             {"row": report.error.row, "op": report.error.op or "?", "output": "",
-             "params": None, "receptive field": "", "jump": "",
+             "params": "", "receptive field": "", "jump": "",
              "status": f"invalid: {report.error.reason}"}
         )  # fmt: skip
         records.extend(
-            {"row": row, "op": rows[row - 1].get("op") or "?", "output": "", "params": None,
+            {"row": row, "op": rows[row - 1].get("op") or "?", "output": "", "params": "",
              "receptive field": "", "jump": "", "status": "not computed (fix the row above)"}
             for row in range(report.error.row + 1, len(rows) + 1)
         )  # fmt: skip

@@ -16,6 +16,7 @@ import streamlit as st
 
 from core import digits
 from core.common.single_thread import run_single_threaded
+from ui.inside.cache import visualised
 
 # A method's parameters as a hashable cache key: ((name, value), ...).
 MethodParams = tuple[tuple[str, Any], ...]
@@ -74,24 +75,35 @@ def cached_deepfool(
     return digits.deepfool(digits.digit_net(), _digit, overshoot, max_iterations)
 
 
-@st.cache_data(show_spinner="Optimising ten images...", max_entries=16)
-def cached_prototypes(
+def prototypes(
     key: str | None,
-    _start: np.ndarray | None,
+    start: np.ndarray | None,
     l2_weight: float,
     steps: int,
     seed: int,
     regularisers: tuple[str, ...] = digits.DIGIT_REGULARISERS,
 ) -> digits.Prototypes:
-    """:func:`core.digits.class_prototypes`, from noise (``key`` None) or from a digit."""
-    return digits.class_prototypes(
-        digits.digit_net(),
-        start=_start,
-        steps=steps,
-        l2_weight=l2_weight,
-        seed=seed,
-        regularisers=regularisers,
-    )
+    """:func:`core.digits.class_prototypes`, from noise (``key`` None) or from a digit:
+    cached process-wide, or computed under a progress bar (300 steps: 5-10 s)."""
+    cache_key = ("prototypes", key, l2_weight, steps, seed, regularisers)
+
+    def compute() -> digits.Prototypes:
+        bar = st.progress(0.0, text="Optimising ten images...")
+
+        def progress(step: int, total: int, _shot: np.ndarray | None) -> None:
+            if step % max(1, total // 25) == 0 or step == total:
+                bar.progress(step / total, text=f"Optimising ten images: step {step} of {total}")
+
+        result = digits.class_prototypes(
+            digits.digit_net(), start=start, steps=steps, l2_weight=l2_weight, seed=seed,
+            regularisers=regularisers, progress=progress,
+        )  # fmt: skip
+        bar.empty()
+        return result
+
+    value, _ = visualised(cache_key, compute)
+    assert isinstance(value, digits.Prototypes)
+    return value
 
 
 @st.cache_data(show_spinner="Classifying the 128 patterns...")

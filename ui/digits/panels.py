@@ -18,10 +18,10 @@ from ui.digits.cache import (
     cached_deepfool,
     cached_fgsm,
     cached_heatmap,
-    cached_prototypes,
     cached_seven_segment_reading,
     cached_seven_segment_summary,
     digit_key,
+    prototypes,
 )
 from ui.digits.plots import (
     curves_figure,
@@ -33,8 +33,10 @@ from ui.digits.plots import (
     tile_channels,
     units_figure,
 )
+from ui.widgets import labelled_selectbox
 
 TOP_NEURONS = 4  # decisive neurons highlighted per layer
+L2_WEIGHT = 0.001  # the prototypes' L2 weight until the user changes it (with L2 on)
 STEP_BATCHES = 10  # mini-batches per "one step" / per live tick
 TICK_SECONDS = 0.5
 
@@ -70,11 +72,13 @@ def target_picker(where: Any, label: str, probs: np.ndarray, key: str) -> int:
         The chosen class, or the predicted one while "predicted" is selected.
     """
     predicted = int(probs.argmax())
-    choice = where.selectbox(
+    # a label that changes with the drawing: see ui.widgets.labelled_selectbox
+    choice = labelled_selectbox(
         label,
         [None, *range(10)],
-        format_func=lambda d: f"the predicted digit ({predicted})" if d is None else str(d),
+        lambda d: f"the predicted digit ({predicted})" if d is None else str(d),
         key=key,
+        where=where,
     )
     return predicted if choice is None else int(choice)
 
@@ -86,9 +90,10 @@ def activations_panel(digit: np.ndarray, probs: np.ndarray) -> None:
     """Every layer's activations, decisive neurons (activation x gradient) framed in red."""
     target = target_picker(st, "Explain the decision for digit", probs, "digits_activation_target")
     st.caption(
-        f"Grey level = activation (per layer, scaled to its strongest). Framed in red: the "
-        f"{TOP_NEURONS} channels whose activation x gradient of the digit-{target} logit is "
-        "largest, i.e. that push this answer up the most (a first-order estimate)."
+        f"Grey level = activation (per layer, scaled to its strongest); the number above a "
+        f"map is its channel. Framed in red: the {TOP_NEURONS} channels whose activation x "
+        f"gradient of the digit-{target} logit is largest, i.e. that push this answer up "
+        "the most (a first-order estimate)."
     )
     layers = cached_activations(digit_key(digit), digit, target)
     for layer in layers:
@@ -103,7 +108,10 @@ def activations_panel(digit: np.ndarray, probs: np.ndarray) -> None:
             st.caption(f"Decisive channels (activation x gradient summed over the map): {listing}")
         elif layer.name == "fc2":
             st.markdown("**fc2**: the 10 logits (before softmax)")
-            st.plotly_chart(units_figure(layer.activation, [target], "logits"), key="digits_logits")
+            st.plotly_chart(
+                units_figure(layer.activation, [target], "logit", unit="digit"),
+                key="digits_logits",
+            )
         else:
             st.markdown(f"**{layer.title}**: {layer.activation.size} units")
             st.plotly_chart(
@@ -223,16 +231,6 @@ def adversarial_panel(digit: np.ndarray) -> None:
 def prototypes_panel(digit: np.ndarray | None) -> None:
     """Activation maximisation of each class logit: a row of ten images, with the
     regularisers of :mod:`core.inside` as options."""
-    left, middle, right = st.columns(3)
-    options = ["Noise", "The drawing"] if digit is not None else ["Noise"]
-    start = left.segmented_control(
-        "Start from", options, default="Noise", required=True, key="digits_proto_start"
-    )
-    l2_weight = middle.number_input(
-        "L2 weight", 0.0, 1.0, 0.001, 0.001, format="%.4f", key="digits_proto_l2",
-        help="Used when L2 is on.",
-    )  # fmt: skip
-    steps = right.slider("Steps", 10, 600, 300, 10, key="digits_proto_steps")
     chosen = st.pills(
         "Regularisers", list(REGULARISERS), selection_mode="multi",
         default=list(digits.DIGIT_REGULARISERS), format_func=TITLES.__getitem__,
@@ -240,9 +238,20 @@ def prototypes_panel(digit: np.ndarray | None) -> None:
         help="; ".join(f"{TITLES[name]}: {text}" for name, text in REGULARISERS.items()),
     )  # fmt: skip
     regularisers = tuple(name for name in REGULARISERS if name in (chosen or []))
+    left, middle, right = st.columns(3)
+    options = ["Noise", "The drawing"] if digit is not None else ["Noise"]
+    start = left.segmented_control(
+        "Start from", options, default="Noise", required=True, key="digits_proto_start"
+    )
+    l2_weight = L2_WEIGHT
+    if "l2" in regularisers:  # a weight is shown only with its regulariser on (issue 25)
+        l2_weight = middle.number_input(
+            "L2 weight", 0.0, 1.0, L2_WEIGHT, 0.001, format="%.4f", key="digits_proto_l2",
+        )  # fmt: skip
+    steps = right.slider("Steps", 10, 600, 300, 10, key="digits_proto_steps")
     stretch = st.toggle("Stretch contrast for display", True, key="digits_proto_stretch")
     start_image = digit if start == "The drawing" else None  # None: noise
-    result = cached_prototypes(
+    result = prototypes(
         None if start_image is None else digit_key(start_image),
         start_image,
         l2_weight,

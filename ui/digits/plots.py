@@ -6,11 +6,12 @@ against.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
 from core.attribution.display import render
@@ -39,10 +40,46 @@ def pixels(image: np.ndarray, scale: int = 1) -> np.ndarray:
     return grey.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
+LABEL_BAND = 13  # image pixels above each map for its channel number
+LABEL_INK = np.array([240, 240, 240], np.float32)
+
+
+@functools.lru_cache(maxsize=256)
+def channel_label(number: int, width: int) -> np.ndarray:
+    """The band above a map with its channel number, ``#14``, centred.
+
+    Returns:
+        ``(LABEL_BAND, width)`` float32 in [0, 1]: how much ink each pixel has
+        (antialiased: thresholded, a 6 and an 8 looked alike at this size).
+    """
+    band = Image.new("L", (width, LABEL_BAND), 0)
+    draw = ImageDraw.Draw(band)
+    text = f"#{number}"
+    font = ImageFont.load_default(size=LABEL_BAND - 1)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    position = ((width - (right - left)) // 2 - left, (LABEL_BAND - (bottom - top)) // 2 - top)
+    draw.text(position, text, fill=255, font=font)
+    return np.asarray(band, np.float32) / 255.0
+
+
+@functools.lru_cache(maxsize=16)
+def label_bands(channels: int, width: int) -> np.ndarray:
+    """The numbered bands of ``channels`` maps, drawn once per grid size.
+
+    Returns:
+        ``(channels, LABEL_BAND, width, 3)`` uint8: :data:`LABEL_INK` over :data:`GRID`.
+    """
+    ink = np.stack([channel_label(c, width) for c in range(channels)])[..., None]  # (C, b, w, 1)
+    bands = np.round(ink * LABEL_INK + (1 - ink) * GRID.astype(np.float32)).astype(np.uint8)
+    bands.setflags(write=False)
+    return bands
+
+
 def tile_channels(
     maps: np.ndarray, highlight: list[int], columns: int = 8, scale: int = 1, frame: int = 1
 ) -> np.ndarray:
-    """Feature maps side by side, grey levels scaled to the layer's maximum.
+    """Feature maps side by side, grey levels scaled to the layer's maximum, each with
+    its channel number above it (the captions name channels: "#14, #20").
 
     Args:
         maps: ``(C, H, W)`` non-negative activations.
@@ -52,18 +89,20 @@ def tile_channels(
         frame: Frame width around each map, in image pixels (red when highlighted).
 
     Returns:
-        RGB uint8 image of the grid.
+        RGB uint8 image of the grid: cells of ``LABEL_BAND + H * scale + 2 * frame``
+        rows, numbered left to right, then top to bottom.
     """
     channels, height, width = maps.shape
     rows = math.ceil(channels / columns)
     peak = float(maps.max()) or 1.0
     grey = np.round(np.clip(maps / peak, 0, 1) * 255).astype(np.uint8)  # (C, H, W)
     big = grey.repeat(scale, axis=1).repeat(scale, axis=2)  # (C, H*s, W*s)
-    cell_h, cell_w = height * scale + 2 * frame, width * scale + 2 * frame
+    cell_h, cell_w = LABEL_BAND + height * scale + 2 * frame, width * scale + 2 * frame
     cells = np.empty((rows * columns, cell_h, cell_w, 3), np.uint8)
     cells[:] = GRID
-    cells[[c for c in highlight if c < channels]] = HIGHLIGHT
-    cells[:channels, frame:-frame, frame:-frame] = big[..., None]
+    cells[[c for c in highlight if c < channels], LABEL_BAND:] = HIGHLIGHT
+    cells[:channels, LABEL_BAND + frame : -frame, frame:-frame] = big[..., None]
+    cells[:channels, :LABEL_BAND] = label_bands(channels, cell_w)
     # (rows * columns, h, w, 3) -> (rows, h, columns, w, 3) -> (rows * h, columns * w, 3)
     grid = cells.reshape(rows, columns, cell_h, cell_w, 3).transpose(0, 2, 1, 3, 4)
     return grid.reshape(rows * cell_h, columns * cell_w, 3)
@@ -127,15 +166,29 @@ def signed_figure(
     return figure
 
 
-def units_figure(values: np.ndarray, highlight: list[int], title: str) -> go.Figure:
-    """A dense layer's units as bars (red = the decisive ones)."""
+def units_figure(
+    values: np.ndarray, highlight: list[int], title: str, unit: str = "unit"
+) -> go.Figure:
+    """A dense layer's units as bars (red = the decisive ones).
+
+    Args:
+        values: ``(N,)`` one value per unit.
+        highlight: Units drawn in red.
+        title: Figure title (what the values are).
+        unit: What one bar is: ``"unit"`` of a hidden layer, ``"digit"`` for the logits
+            (then every bar gets its label: Plotly's automatic ticks skipped every other
+            digit, issue 25).
+    """
     colours = ["#d62728" if i in highlight else "#9e9e9e" for i in range(len(values))]
     figure = go.Figure(go.Bar(x=np.arange(len(values)), y=values, marker_color=colours))
+    xaxis: dict[str, object] = {"title": unit}
+    if len(values) <= 20:
+        xaxis.update(tickmode="array", tickvals=list(range(len(values))))
     figure.update_layout(
         title=title,
         height=200,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": "unit"},
+        xaxis=xaxis,
         bargap=0.1,
     )
     return figure

@@ -30,7 +30,7 @@ def layer_choices(model_name: str) -> list[str]:
 
 
 def _label(param: Param) -> str:
-    words = param.name.replace("_", " ").capitalize()
+    words = param.label or param.name.replace("_", " ").capitalize()
     return f"{words} ({param.unit})" if param.unit else words
 
 
@@ -94,5 +94,16 @@ def param_widget(method: Method, param: Param, model: ImageModel, where: Any = s
 
 
 def method_params(method: Method, model: ImageModel, where: Any = st) -> dict[str, Any]:
-    """All of a method's parameters as widgets (in ``where``); returns name -> value."""
-    return {param.name: param_widget(method, param, model, where) for param in method.params}
+    """A method's parameters as widgets (in ``where``); returns name -> value.
+
+    A parameter that does not apply to the values chosen before it
+    (:meth:`core.attribution.Param.applies`: LRP's epsilon under the alpha-beta rule)
+    gets no widget and its default.
+    """
+    values: dict[str, Any] = {}
+    for param in method.params:
+        if param.applies(values):
+            values[param.name] = param_widget(method, param, model, where)
+        else:
+            values[param.name] = param.default
+    return values

@@ -1,9 +1,10 @@
 """Cached computations of "Inside the network" (Streamlit caches around core.inside).
 
 Keys are strings (network name, image hash, layer, settings); tensors and networks are
-passed as ``_underscore`` arguments, which Streamlit does not hash. Feature
-visualisations are computed while the page draws a progress bar, so they live in a
-process-wide :class:`~core.common.lru.LRUCache` instead of ``st.cache_data``.
+passed as ``_underscore`` arguments, which Streamlit does not hash. Long computations
+(feature visualisations, set embeddings, the digits lab's prototypes) are computed while
+the page draws a progress bar, so they live in a process-wide
+:class:`~core.common.lru.LRUCache` instead of ``st.cache_data``.
 """
 
 from __future__ import annotations
@@ -48,15 +49,6 @@ def cached_kernels(
     return inside.kernels(_net, layer, in_channel, shared)
 
 
-@st.cache_data(show_spinner="Running the image set through the network...", max_entries=16)
-def cached_maxima(
-    name: str, set_key: str, layer: str, _net: nn.Module, _inputs: torch.Tensor
-) -> inside.ChannelMaxima:
-    """:func:`core.inside.channel_maxima` of a whole image set at one layer."""
-    with torch_threads(1):
-        return inside.channel_maxima(_net, _inputs.split(BATCH), layer)
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_examples(
     name: str, set_key: str, layer: str, channel: int, count: int,
@@ -74,18 +66,12 @@ def cached_features(name: str, set_key: str, _net: nn.Module, _inputs: torch.Ten
         return inside.penultimate_features(_net, _inputs.split(BATCH))
 
 
-@st.cache_data(show_spinner="Embedding (t-SNE of 5,000 digits: about 10-15 s)...", max_entries=8)
-def cached_embedding(
-    name: str, set_key: str, method: str, _features: np.ndarray
-) -> inside.Embedding:
-    """:func:`core.inside.embed` of a set's features."""
-    return inside.embed(_features, method)
-
-
 @st.cache_resource
 def visualisation_cache() -> LRUCache[object]:
-    """Feature visualisations and comparisons, shared by every session (64 MB: a
-    visualisation's 16 snapshots at 128 x 128 are 0.8 MB)."""
+    """Long computations that draw their own progress bar, shared by every session:
+    feature visualisations and comparisons, set embeddings (features and points) and the
+    digits lab's prototypes (64 MB: a visualisation's 16 snapshots at 128 x 128 are
+    0.8 MB, the 5,000 digits' features 2.6 MB)."""
     return LRUCache(max_entries=64, max_bytes=64 * 2**20)
 
 
@@ -102,3 +88,26 @@ def visualised(key: tuple[object, ...], compute: Callable[[], object]) -> tuple[
     value = compute()
     cache.put(key, value)
     return value, False
+
+
+def set_maxima(
+    name: str, set_key: str, layer: str, net: nn.Module, inputs: torch.Tensor
+) -> inside.ChannelMaxima:
+    """:func:`core.inside.channel_maxima` of a whole image set at one layer: cached, or
+    computed under a progress bar (the 5,000 digits: 3-8 s)."""
+
+    def compute() -> inside.ChannelMaxima:
+        count = inputs.shape[0]
+        bar = st.progress(0.0, text=f"Running {count:,} images through the network...")
+
+        def progress(done: int) -> None:
+            bar.progress(done / count, text=f"Up to {layer}: {done:,} of {count:,} images")
+
+        with torch_threads(1):
+            result = inside.channel_maxima(net, inputs.split(BATCH), layer, progress)
+        bar.empty()
+        return result
+
+    value, _ = visualised(("maxima", name, set_key, layer), compute)
+    assert isinstance(value, inside.ChannelMaxima)
+    return value

@@ -7,15 +7,19 @@ import numpy as np
 import streamlit as st
 
 from core import inside
-from ui.inside.cache import cached_embedding, cached_features
+from core.common.single_thread import torch_threads
+from ui.inside.cache import BATCH, cached_features, visualised
 from ui.inside.hover import hover_images
 from ui.inside.plots import embedding_figure
-from ui.inside.subject import Subject, image_set
+from ui.inside.subject import ImageSet, Subject, image_set, small_set_notice
+
+FEATURES_SHARE = 0.3  # of the progress bar: the forward passes; the rest is the embedding
 
 
 def embedding_panel(subject: Subject) -> None:
     """Method choice, the scatter (click a point to see it), what it shows."""
     images = image_set(subject)
+    small_set_notice(subject, images)
     count = len(images.captions)
     method = st.segmented_control(
         "Method", list(inside.METHODS), default="t-SNE" if count >= 20 else "PCA",
@@ -25,9 +29,7 @@ def embedding_panel(subject: Subject) -> None:
     if count < 3:
         st.info("Too few images to embed: upload a few photos (sidebar, Upload).")
         return
-    inputs = subject.normalise(images.pixels)
-    features = cached_features(subject.name, images.key, subject.net, inputs)
-    embedding = cached_embedding(subject.name, images.key, method, features)
+    features, embedding = _set_embedding(subject, images, method)
     user: np.ndarray | None = None
     if subject.model is None and subject.x is not None:  # the drawing joins the digits
         user_features = cached_features(
@@ -69,6 +71,37 @@ def embedding_panel(subject: Subject) -> None:
         "Hover a point to see its image; zoom in (drag a box or scroll) to see them all; "
         "click a point to keep it below."
     )
+
+
+def _set_embedding(
+    subject: Subject, images: ImageSet, method: str
+) -> tuple[np.ndarray, inside.Embedding]:
+    """The set's features and their embedding: cached, or computed under a progress bar
+    (features batch by batch, then t-SNE's iterations: 10-30 s for the 5,000 digits)."""
+    key = ("embedding", subject.name, images.key, method)
+
+    def compute() -> tuple[np.ndarray, inside.Embedding]:
+        count = len(images.captions)
+        bar = st.progress(0.0, text=f"Penultimate-layer features of {count:,} images...")
+
+        def features_done(done: int) -> None:
+            text = f"Penultimate-layer features: {done:,} of {count:,} images"
+            bar.progress(FEATURES_SHARE * done / count, text=text)
+
+        def embedding_done(fraction: float) -> None:
+            text = f"{method} of {count:,} images: {fraction:.0%}"
+            bar.progress(FEATURES_SHARE + (1 - FEATURES_SHARE) * fraction, text=text)
+
+        inputs = subject.normalise(images.pixels)
+        with torch_threads(1):
+            features = inside.penultimate_features(subject.net, inputs.split(BATCH), features_done)
+        embedding = inside.embed(features, method, progress=embedding_done)
+        bar.empty()
+        return features, embedding
+
+    value, _ = visualised(key, compute)
+    assert isinstance(value, tuple)
+    return value
 
 
 def _selected(event: object) -> int | None:

@@ -19,10 +19,10 @@ from core.inside import (
     Objective,
     Settings,
 )
-from ui.inside.cache import cached_examples, cached_maxima, visualised
-from ui.inside.panels import layer_choice
+from ui.inside.cache import cached_examples, set_maxima, visualised
+from ui.inside.panels import MIDDLE, layer_choice
 from ui.inside.plots import curve_figure, gif, to_uint8
-from ui.inside.subject import Subject, image_set
+from ui.inside.subject import Subject, image_set, small_set_notice
 
 KIND_TITLES = {"neuron": "Neuron", "channel": "Channel", "layer": "Layer (DeepDream)",
                "logit": "Class logit", "probability": "Class probability"}  # fmt: skip
@@ -49,7 +49,7 @@ def objective_inputs(subject: Subject, key: str) -> Objective:
     if kind in LAYER_KINDS:
         left, right = st.columns([3, 1])
         with left:
-            layer, channels = layer_choice(subject, "Layer", f"{key}_layer")
+            layer, channels = layer_choice(subject, "Layer", f"{key}_layer", MIDDLE)
         index = 0
         if kind != "layer":
             index = int(right.number_input(f"Channel (of {channels})", 0, channels - 1, 0,
@@ -142,8 +142,11 @@ def show_result(subject: Subject, objective: Objective, result: inside.Visualisa
     image, animation, curve = st.columns([1, 1, 2])
     width = 240
     image.image(to_uint8(result.images[0]), width=width, caption="result")
-    animation.image(gif(result.snapshots[:, 0]), width=width,
-                    caption=f"{len(result.snapshot_steps)} snapshots")  # fmt: skip
+    # drawn at the width it is shown: Streamlit re-encodes a wider image, and a re-encoded
+    # GIF keeps its first frame only (issue 25)
+    animation.image(gif(result.snapshots[:, 0], size=width), width=width,
+                    caption=f"{len(result.snapshot_steps)} snapshots, steps 0 to "
+                    f"{result.snapshot_steps[-1]}")  # fmt: skip
     curve.plotly_chart(curve_figure({"objective": result.curve[:, 0]}, "objective per step"),
                        key="inside_fv_curve")  # fmt: skip
     top = int(result.logits[0].argmax())
@@ -177,34 +180,45 @@ def feature_vis_panel(subject: Subject) -> None:
 
 
 def show_comparison(subject: Subject, objective: Objective, settings: Settings) -> None:
+    """Six runs side by side, each shown as soon as it is done, under a progress bar that
+    names the run and its step; then the curves and what the numbers say."""
     key = ("compare", subject.name, objective, settings.with_regularisers(()))
+    names = list(COMPARISON)
+    columns = dict(zip(names, st.columns(len(names)), strict=True))
+
+    def show(name: str, result: inside.Visualisation) -> None:
+        columns[name].image(to_uint8(result.images[0]), width="stretch",
+                            caption=f"{name}: {result.final[0]:.2f}")  # fmt: skip
 
     def compute() -> dict[str, inside.Visualisation]:
-        bar = st.progress(0.0, text="Comparing...")
+        bar = st.progress(0.0, text=f"Run 1 of {len(names)} ({names[0]})...")
 
         def progress(step: int, steps: int, _shot: np.ndarray | None) -> None:
-            if step % max(1, steps // 60) == 0:
-                bar.progress(step / steps, text=f"Step {step} of {steps} (all six runs)")
+            if step % max(1, settings.steps // 25) == 0 or step == steps:
+                run = min((step - 1) // settings.steps, len(names) - 1)
+                bar.progress(step / steps, text=f"Run {run + 1} of {len(names)} "
+                             f"({names[run]}): step {step - run * settings.steps} of "
+                             f"{settings.steps}")  # fmt: skip
 
-        results = inside.compare(subject.net, subject.spec, objective, settings, progress)
+        results = inside.compare(
+            subject.net, subject.spec, objective, settings, progress, finished=show
+        )
         bar.empty()
         return results
 
-    value, _ = visualised(key, compute)
+    value, was_cached = visualised(key, compute)
     assert isinstance(value, dict)
     results: dict[str, inside.Visualisation] = value
-    for column, (name, result) in zip(st.columns(len(results)), results.items(), strict=True):
-        column.image(to_uint8(result.images[0]), width="stretch",
-                     caption=f"{name}: {result.final[0]:.2f}")  # fmt: skip
+    if was_cached:
+        for name, result in results.items():
+            show(name, result)
     st.plotly_chart(
         curve_figure({n: r.curve[:, 0] for n, r in results.items()}, "objective per step"),
         key="inside_fv_compare_curve",
     )
     st.caption(
-        "Without regularisers the objective climbs highest, on an image of high-frequency "
-        "noise: a neural illusion. Each regulariser trades some of the objective for an "
-        "image with structure; the Fourier parameterisation changes the search space "
-        "rather than the goal."
+        "The number under each picture is the objective at the end. "
+        + inside.comparison_summary(results)
     )
 
 
@@ -212,12 +226,13 @@ def examples_panel(subject: Subject) -> None:
     """The patches of the image set that excite a channel most, beside its visualisation."""
     left, right = st.columns([3, 1])
     with left:
-        layer, channels = layer_choice(subject, "Layer", "inside_ex_layer")
+        layer, channels = layer_choice(subject, "Layer", "inside_ex_layer", MIDDLE)
     channel = int(right.number_input(f"Channel (of {channels})", 0, channels - 1, 0,
                                      key=f"inside_ex_channel_{layer}"))  # fmt: skip
     images = image_set(subject)
+    small_set_notice(subject, images)
     inputs = subject.normalise(images.pixels)
-    maxima = cached_maxima(subject.name, images.key, layer, subject.net, inputs)
+    maxima = set_maxima(subject.name, images.key, layer, subject.net, inputs)
     count = min(9, len(images.captions))
     patches = cached_examples(subject.name, images.key, layer, channel, count, subject.net,
                               inputs, maxima)  # fmt: skip

@@ -6,16 +6,20 @@ import streamlit as st
 import torch
 
 from core.arithmetic import COLUMNS, LayerRow, format_shape, layer_table, summarize_table
+from core.common.blocks import block_outputs
 from core.inside import conv_layers
 from ui.arithmetic import cached_layer_table, layer_frame
 from ui.inside.cache import cached_feature_maps, cached_kernels, cached_layers
 from ui.inside.cell import cell_section, cell_source, feature_map_chart
 from ui.inside.plots import kernels_figure
 from ui.inside.subject import Subject
+from ui.widgets import labelled_selectbox
 
 # the receptive-field columns (what torchinfo lacks) next to the shapes, then the rest
 SHOWN = [*COLUMNS[:7], "receptive_field", "jump", *COLUMNS[7:12]]
 assert sorted(SHOWN) == sorted(COLUMNS)
+EARLY = 0.1  # feature maps start early: edges and textures a person recognises
+MIDDLE = 0.55  # what a channel likes: a middle block (parts of objects, not 7 x 7 cells)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -88,26 +92,30 @@ def layer_table_panel(subject: Subject) -> None:
     )  # fmt: skip
 
 
-def layer_choice(subject: Subject, label: str, key: str) -> tuple[str, int]:
-    """A select box over the layers with a spatial output; returns (name, channels).
+def layer_choice(subject: Subject, label: str, key: str, depth: float = EARLY) -> tuple[str, int]:
+    """A select box over the block outputs with a spatial output; returns (name, channels).
 
-    The default is a middle block (early layers see edges, late ones are 7 x 7): relu3
-    of the digit CNN; for ImageNet models the block at 55% of the top-level blocks
-    (names with at most one dot, e.g. ``blocks.8``, ``layer3``, ``features.16``).
+    Lists the network's blocks (:func:`core.common.blocks.block_outputs`: ``stem``,
+    ``blocks.0``, ...) unless "Show every layer" is on; a BatchNorm inside a block is no
+    place to start (issue 25). The default is the block ``depth`` of the way through:
+    early blocks show edges and textures a person recognises, late ones are 7 x 7.
     """
     probe = subject.normalise(
         torch.full((1, subject.spec.channels, *subject.spec.size), subject.spec.background)
     )
-    layers = cached_layers(subject.name, subject.net, probe)
-    names = [name for name, _ in layers]
-    shapes = dict(layers)
-    blocks = [name for name in names if name.count(".") <= 1] or names
-    preferred = "relu3" if subject.model is None and "relu3" in names else None
-    index = names.index(preferred or blocks[int(0.55 * (len(blocks) - 1))])
-    name = st.selectbox(
-        label, names, index=index, key=f"{key}_{subject.name}",
-        format_func=lambda n: f"{n}  ({format_shape(shapes[n][1:])})",
-    ) or names[index]  # fmt: skip
+    shapes = dict(cached_layers(subject.name, subject.net, probe))
+    blocks = [name for name in block_outputs(subject.net) if name in shapes] or list(shapes)
+    every = st.toggle(
+        "Show every layer", False, key=f"{key}_every_{subject.name}",
+        help=f"Off: the {len(blocks)} block outputs. On: all {len(shapes)} layers with a "
+        "feature map, the ones inside the blocks too.",
+    )  # fmt: skip
+    names = list(shapes) if every else blocks
+    default = blocks[round(depth * (len(blocks) - 1))]
+    name = labelled_selectbox(
+        label, names, lambda n: f"{n}  ({format_shape(shapes[n][1:])})",
+        key=f"{key}_{subject.name}", index=names.index(default),
+    )  # fmt: skip
     return name, shapes[name][1]
 
 
@@ -118,7 +126,7 @@ def feature_maps_panel(subject: Subject) -> None:
         return
     left, right = st.columns([3, 1])
     with left:
-        layer, channels = layer_choice(subject, "Layer", "inside_fm_layer")
+        layer, channels = layer_choice(subject, "Layer", "inside_fm_layer", EARLY)
     top = right.slider("Channels shown", 4, min(64, channels), min(32, channels), 4,
                        key="inside_fm_top")  # fmt: skip
     maps = cached_feature_maps(

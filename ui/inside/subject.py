@@ -19,6 +19,7 @@ from core.common.samples import SAMPLES, sample_path
 from core.inside import DIGITS_INPUT, InputSpec, input_spec
 from core.models import ImageModel
 from ui.common import ImageInput, KeptUpload, image_picker, model_picker, session_uploads
+from ui.digits.picker import held_out_picker
 
 DIGIT_CNN = "digits"
 NETWORKS = {
@@ -26,6 +27,12 @@ NETWORKS = {
     "Digit CNN": "the digits lab's",
 }
 THUMB = 128  # thumbnail side of an ImageNet set's images
+NETWORK_KEY = "inside_network"
+CHOSEN_KEY = "inside_network_chosen"  # the user picked a network on this page
+SET_SECTIONS = ("Dataset examples", "Embedding")  # sections that look at a set of images
+# A set of photos is a real set from this size on: dataset examples show 9 images a
+# channel, so with the 7 samples every channel showed the same 7 pictures (issue 25).
+MIN_PHOTO_SET = 50
 
 
 @dataclass(frozen=True)
@@ -85,10 +92,38 @@ class ImageSet:
     user: int | None = None
 
 
-def pick_subject() -> Subject:
-    """The sidebar's network choice and the image picker for it."""
+def photo_set_size() -> int:
+    """Photos an ImageNet model's image set has: the samples and this session's uploads."""
+    return len(SAMPLES) + len(session_uploads())
+
+
+def default_network(section: str) -> str:
+    """The network a section starts with until the user picks one.
+
+    Dataset examples and the embedding need a real set of images: the digit CNN's 5,000
+    MNIST digits, unless the session has :data:`MIN_PHOTO_SET` photos or more (samples
+    and uploads). Every other section starts with the ImageNet model.
+    """
+    if section in SET_SECTIONS and photo_set_size() < MIN_PHOTO_SET:
+        return "Digit CNN"
+    return "ImageNet model"
+
+
+def _chosen() -> None:
+    st.session_state[CHOSEN_KEY] = True
+
+
+def pick_subject(section: str = "") -> Subject:
+    """The sidebar's network choice and the image picker for it.
+
+    Args:
+        section: The page's section: until the user picks a network, it sets the
+            default (:func:`default_network`).
+    """
+    if not st.session_state.get(CHOSEN_KEY) or NETWORK_KEY not in st.session_state:
+        st.session_state[NETWORK_KEY] = default_network(section)
     network = st.sidebar.segmented_control(
-        "Network", list(NETWORKS), default="ImageNet model", required=True, key="inside_network",
+        "Network", list(NETWORKS), required=True, key=NETWORK_KEY, on_change=_chosen,
         help="The digit CNN is the digits lab's small MNIST network.",
     ) or "ImageNet model"  # fmt: skip
     if network == "Digit CNN":
@@ -128,10 +163,9 @@ def _digit_subject() -> Subject:
             except ValueError as err:
                 where.error(f"This drawing cannot be read: {err}")
     else:
-        held_out = digits.mnist_subset()
-        index = int(where.number_input("Held-out digit", 0, 999, 0, key="inside_digit_index"))
-        digit = held_out.test_images[index]
-        label = f"held-out digit {index} (a {held_out.test_labels[index]})"
+        picked = held_out_picker("inside_digit_index", "Held-out digit", where, side_by_side=False)
+        digit = picked.image
+        label = f"held-out digit {picked.index} (a {picked.label})"
     pixels = None if digit is None else torch.from_numpy(np.array(digit)).view(1, 1, 28, 28)
     key = None if digit is None else hashlib.sha1(np.ascontiguousarray(digit).tobytes()).hexdigest()
     return Subject(
@@ -198,3 +232,16 @@ def image_set(subject: Subject) -> ImageSet:
     ])  # fmt: skip
     key = hashlib.sha1("|".join([model.name, *keys]).encode()).hexdigest()
     return ImageSet(key, pixels, captions, None, thumbs, user)
+
+
+def small_set_notice(subject: Subject, images: ImageSet) -> None:
+    """Say so when an ImageNet model's set is too small to be a real set of images."""
+    count = len(images.captions)
+    if subject.model is not None and count < MIN_PHOTO_SET:
+        st.info(
+            f"Only {count} photos (the {len(SAMPLES)} samples and your uploads): every "
+            f"channel picks among the same {count}, so what you see repeats. Upload more "
+            "photos, or switch the network in the sidebar to the digit CNN and its 5,000 "
+            "MNIST digits.",
+            icon=":material/photo_library:",
+        )

@@ -22,6 +22,9 @@ NOT_FINITE = "#000000"
 WIDTH_BINS = 6  # edges are drawn in this many line widths per sign (one trace each)
 MAX_EDGES = 1500  # beyond this, only the strongest edges are drawn
 GRAD_FLOOR = 1e-12  # |gradient| below this counts as exactly zero on the log axis
+MIN_ACTIVATION_SPAN = 1.0  # activation histograms span at least this much
+MIN_DECADES = 2.0  # log10 |gradient| histograms span at least two decades
+SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def neuron_id(layer: int, neuron: int) -> str:
@@ -167,6 +170,12 @@ def network_figure(
             else:
                 node_colour.append(0.0)
             hover.append(text)
+    # One colour scale for every node, set by the hidden units: the output's mean (a
+    # regression target of 40, say) made every hidden node white (issue 25). Outputs
+    # beyond it take the end colour; their value is in the hover.
+    hidden = [abs(c) for c, x in zip(node_colour, node_x, strict=True) if x < len(widths) - 1]
+    finite = [c for c in (hidden or [abs(c) for c in node_colour]) if math.isfinite(c)]
+    limit = max(finite, default=0.0) or 1.0
     fig.add_trace(
         go.Scatter(
             x=node_x,
@@ -176,9 +185,13 @@ def network_figure(
                 "size": 20,
                 "color": node_colour,
                 "colorscale": "RdBu_r",
-                "cmid": 0,
+                "cmin": -limit,
+                "cmax": limit,
                 "line": {"color": "#333", "width": 1},
-                "colorbar": {"title": "mean act.", "thickness": 10},
+                "colorbar": {
+                    "title": "mean act." if not hidden else "mean act.<br>(hidden)",
+                    "thickness": 10,
+                },
             },
             customdata=ids,
             hovertext=hover,
@@ -232,6 +245,43 @@ def loss_figure(history: list[StepSummary]) -> go.Figure:
     return _tight_layout(fig, 300, legend_y=1.12, xaxis_title="step", yaxis_title="loss")
 
 
+def _span(low: float, high: float, minimum: float) -> tuple[float, float]:
+    """An axis range holding ``low..high`` and at least ``minimum`` wide, centred.
+
+    All-equal values (zero initialisation) gave a range of a few thousandths and axes
+    labelled -1.8065 and -1.806 (issue 25): a spread that is not there.
+    """
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return (-minimum / 2, minimum / 2)
+    if high - low >= minimum:
+        return (low, high)
+    centre = (low + high) / 2
+    return (centre - minimum / 2, centre + minimum / 2)
+
+
+def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
+    """Ticks of a log axis from ``low`` to ``high`` (> 0), written with their exponent.
+
+    Plotly's own labels on a log axis read "2 ... 9, 0.01" or "100µ, 1p": a student reads
+    0.002 as 2 (issue 25). Every decade is labelled ``10⁻³``; a range under two decades
+    also gets 2 and 5 times each decade (``2·10⁻³``).
+
+    Returns:
+        ``(values, labels)`` for ``tickvals`` and ``ticktext``.
+    """
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    steps = (1, 2, 5) if last - first <= 2 else (1,)
+    values, labels = [], []
+    for exponent in range(first, last + 1):
+        for mantissa in steps:
+            value = mantissa * 10.0**exponent
+            if low <= value <= high:
+                values.append(value)
+                power = f"10{str(exponent).translate(SUPERSCRIPTS)}"
+                labels.append(power if mantissa == 1 else f"{mantissa}·{power}")
+    return values, labels
+
+
 def _log_abs(values: np.ndarray) -> tuple[np.ndarray, float]:
     """log10 |values| of the non-zero entries, and the fraction of (near) exact zeros."""
     flat = np.abs(values.ravel())
@@ -277,16 +327,13 @@ def layers_figure(record: StepRecord) -> go.Figure:
         horizontal_spacing=0.03,
     )
     acts = np.concatenate([r.post.ravel() for r in layers])
-    lo, hi = float(np.nanmin(acts)), float(np.nanmax(acts))
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-        lo, hi = lo - 1, lo + 1
+    lo, hi = _span(float(np.nanmin(acts)), float(np.nanmax(acts)), MIN_ACTIVATION_SPAN)
     logs = [_log_abs(r.grad_pre) for r in layers]
     everything = np.concatenate([g for g, _ in logs]) if logs else np.array([])
     glo, ghi = (
         (float(everything.min()), float(everything.max())) if everything.size else (-12.0, 0.0)
     )
-    if ghi <= glo:
-        glo, ghi = glo - 1, glo + 1
+    glo, ghi = _span(glo, ghi, MIN_DECADES)
     for col, (rec, (log_grad, zero_frac)) in enumerate(zip(layers, logs, strict=True), start=1):
         activations = _histogram_bars(rec.post, (lo, hi), "#5c6bc0", "activation %{x:.3g}")
         gradients = _histogram_bars(log_grad, (glo, ghi), "#26a69a", "log10|grad| %{x:.2f}")
@@ -297,6 +344,7 @@ def layers_figure(record: StepRecord) -> go.Figure:
             range=[glo, ghi],
             row=2,
             col=col,
+            dtick=1 if ghi - glo <= 12 else 2,  # whole decades: -3 is 10^-3
             title_text=f"{zero_frac:.0%} exactly 0" if zero_frac else None,
         )
         fig.update_yaxes(showticklabels=False, row=1, col=col)
@@ -307,13 +355,28 @@ def layers_figure(record: StepRecord) -> go.Figure:
 
 
 def gradient_history_figure(history: list[StepSummary], names: list[str]) -> go.Figure:
-    """RMS of the gradient arriving at each layer, per step (log scale)."""
+    """RMS of the gradient arriving at each layer, per step (log scale).
+
+    A gradient of exactly 0 has no place on a log axis: it leaves a gap, and a layer
+    whose gradient is 0 at every step says so in the legend (it was drawn on a floor of
+    10^-12, labelled "1p", issue 25).
+    """
     fig = go.Figure()
     steps = [h.step for h in history]
+    shown: list[float] = []
     for i, name in enumerate(names):
-        values = [max(h.layers[i].grad_rms, GRAD_FLOOR) for h in history]
-        fig.add_trace(go.Scatter(x=steps, y=values, name=name, mode="lines"))
-    log_axis = {"type": "log", "title": "RMS dL/d pre"}
+        values = [h.layers[i].grad_rms for h in history]
+        kept = [v if v > GRAD_FLOOR and math.isfinite(v) else None for v in values]
+        shown += [v for v in kept if v is not None]
+        label = name if any(v is not None for v in kept) else f"{name}: exactly 0"
+        fig.add_trace(go.Scatter(x=steps, y=kept, name=label, mode="lines+markers",
+                                 marker={"size": 3}))  # fmt: skip
+    log_axis: dict[str, Any] = {"type": "log", "title": "RMS dL/d pre"}
+    if shown:
+        low, high = min(shown), max(shown)
+        low, high = (low / 3, high * 3) if high / low < 10 else (low, high)
+        values, labels = log_ticks(low, high)
+        log_axis.update(tickvals=values, ticktext=labels, range=[math.log10(low), math.log10(high)])
     return _tight_layout(fig, 300, legend_y=1.12, xaxis_title="step", yaxis=log_axis)
 
 
@@ -380,22 +443,40 @@ def fit_figure(prediction: np.ndarray, target: np.ndarray) -> go.Figure:
     return _tight_layout(fig, 360, legend_y=1.1, xaxis_title="target y1", yaxis_title="prediction")
 
 
+NOT_DEFINED = "-"  # a cell whose statistic does not exist (no asymptote to saturate at)
+
+
+def number_text(value: float) -> str:
+    """A statistic as the table shows it: 3 significant digits, powers of ten written
+    out (``2.1e-10``, not ``0.0000000002``), exact zeros as ``0``."""
+    if value == 0:
+        return "0"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.3g}"
+
+
 def layer_table(record: StepRecord) -> pd.DataFrame:
-    """Per-layer statistics of the latest batch, one row per layer."""
+    """Per-layer statistics of the latest batch, one row per layer, as text.
+
+    Every cell is written (:func:`number_text`); a statistic a layer does not have is
+    :data:`NOT_DEFINED`, never a literal "None" (issue 25).
+    """
     rows = []
     for rec in record.layers:
         s = rec.stats
+        saturated = NOT_DEFINED if s.frac_saturated is None else f"{100 * s.frac_saturated:.0f}"
         rows.append(
             {
                 "layer": rec.name,
-                "activation mean": s.act_mean,
-                "activation std": s.act_std,
-                "% saturated": None if s.frac_saturated is None else 100 * s.frac_saturated,
-                "% dead units": 100 * s.frac_dead,
-                "gradient RMS": s.grad_rms,
-                "max |gradient|": s.grad_abs_max,
-                "weight RMS": s.weight_rms,
-                "weight-gradient RMS": s.weight_grad_rms,
+                "activation mean": number_text(s.act_mean),
+                "activation std": number_text(s.act_std),
+                "% saturated": saturated,
+                "% dead units": f"{100 * s.frac_dead:.0f}",
+                "gradient RMS": number_text(s.grad_rms),
+                "max |gradient|": number_text(s.grad_abs_max),
+                "weight RMS": number_text(s.weight_rms),
+                "weight-gradient RMS": number_text(s.weight_grad_rms),
             }
         )
     return pd.DataFrame(rows)
