@@ -53,10 +53,19 @@ def shown_values(app: AppTest) -> tuple[float, float]:
     return float(match.group(1)), float(match.group(2))
 
 
+def choose_layer(app: AppTest, name: str, every: bool = False) -> None:
+    """Pick a feature-map layer by its name (the options are labelled with their shapes);
+    ``every``: from every layer, not only the block outputs."""
+    if every:
+        app.toggle(key="inside_fm_layer_every_efficientnet_lite0").set_value(True).run()
+    box = app.selectbox(key="inside_fm_layer_efficientnet_lite0")
+    box.set_value(next(o for o in box.options if o.split()[0] == name)).run()
+
+
 def test_inside_a_clicked_cell_shows_the_networks_value_and_its_steps():
     app = AppTest.from_file(str(ROOT / "views" / "inside.py"), default_timeout=TIMEOUT).run()
     app.button_group(key="inside_section").set_value("Feature maps").run()
-    app.selectbox(key="inside_fm_layer_efficientnet_lite0").set_value("stem.2").run()
+    choose_layer(app, "stem.2", every=True)
     cell = (5, 40, 61)
     pick(ok(app), "inside_cell", cell)
     model = default_model()
@@ -82,7 +91,7 @@ def test_inside_a_clicked_cell_shows_the_networks_value_and_its_steps():
 def test_inside_a_residual_block_names_its_shortcut():
     app = AppTest.from_file(str(ROOT / "views" / "inside.py"), default_timeout=TIMEOUT).run()
     app.button_group(key="inside_section").set_value("Feature maps").run()
-    app.selectbox(key="inside_fm_layer_efficientnet_lite0").set_value("blocks.2").run()
+    choose_layer(app, "blocks.2")
     pick(ok(app), "inside_cell", (3, 10, 10))
     assert [tab.label for tab in app.tabs] == ["1. Convolution", "2. Batch norm", "3. Sum"]
     captions = "\n".join(c.value for c in app.caption)
