@@ -17,6 +17,7 @@ import pytest
 
 from core.cli import main
 from core.common import sample_path
+from core.pipeline import forget_work, map_cache
 
 ray = pytest.importorskip(
     "ray", reason="Ray is optional: pip install -r requirements-scale.txt to test --engine ray"
@@ -60,7 +61,11 @@ def both_engines(tmp_path_factory, local_ray):
     for name in PHOTOS:
         shutil.copy(sample_path(name), photos / name)
     (photos / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
-    # One torch thread each, as the actors: the same arithmetic, so the same numbers.
+    # One torch thread each, as the actors: the same arithmetic, so the same numbers. And a
+    # fresh process's state: no photo's shared work (the CAM layer's activations, say) kept
+    # from earlier tests that ran with other thread counts.
+    map_cache().clear()
+    forget_work()
     local = run(str(photos), "--out", str(root / "local"), *JOB, "--threads", "1")
     on_ray = run(str(photos), "--out", str(root / "ray"), *JOB, "--engine", "ray",
                  "--workers", "2", "--batch-size", "1")  # fmt: skip

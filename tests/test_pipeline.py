@@ -60,6 +60,22 @@ def test_one_map_has_one_key_however_its_parameters_were_given(lite0):
     assert ig.key != map_request(lite0, "abd", 281, "integrated_gradients", {"steps": 32}).key
 
 
+def test_a_network_of_the_same_name_with_other_weights_never_shares_a_map(lite0, photo):
+    """A randomly initialised Lite0 is also called "efficientnet_lite0": its maps (and the
+    work its methods share) are its own."""
+    image, key = photo
+    untrained = load_model("efficientnet_lite0", pretrained=False)
+    trained_request = map_request(lite0, key, 281, "gradcam")
+    untrained_request = map_request(untrained, key, 281, "gradcam")
+    assert trained_request.model == untrained_request.model
+    assert trained_request.key != untrained_request.key
+    trained = compute_map(lite0, lite0.crop(image), trained_request)
+    random = compute_map(untrained, untrained.crop(image), untrained_request)
+    assert isinstance(trained, Attribution)
+    assert isinstance(random, Attribution)
+    assert not np.allclose(trained.heatmap, random.heatmap)
+
+
 @pytest.mark.parametrize(
     ("method", "params", "target"),
     [("gradcam", {"layerz": 1}, 1), ("occlusion", {"patch": 0}, 1), ("nope", {}, 1),

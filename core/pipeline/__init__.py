@@ -13,6 +13,7 @@ from core.pipeline.maps import (
     attributor,
     compute_map,
     estimate,
+    forget_work,
     is_map,
     known_pass_times,
     map_cache,
@@ -21,7 +22,7 @@ from core.pipeline.maps import (
     shared_work,
 )
 from core.pipeline.outcomes import Failed, MapOutcome, NotApplicable, cacheable, outcome_of_error
-from core.pipeline.requests import MapRequest, cam_layer, map_request, model_shape
+from core.pipeline.requests import MapRequest, cam_layer, map_request, model_shape, weights_id
 from core.pipeline.service import (
     MAPS,
     MapJob,
@@ -44,6 +45,7 @@ __all__ = [
     "cam_layer",
     "compute_map",
     "estimate",
+    "forget_work",
     "is_map",
     "keep_only",
     "known_pass_times",
@@ -58,4 +60,5 @@ __all__ = [
     "submit_maps",
     "submit_top_k",
     "submit_work",
+    "weights_id",
 ]

@@ -34,7 +34,7 @@ from core.common.scheduler import Cancelled, Progress, inline_seconds
 from core.models import ImageModel
 from core.models.engine import existing_engine
 from core.pipeline.outcomes import MapOutcome, outcome_of_error
-from core.pipeline.requests import MapRequest, model_shape
+from core.pipeline.requests import MapRequest, model_shape, weights_id
 
 MAX_MAPS = 256
 MAX_MAP_BYTES = 32 * 2**20  # a 224 x 224 float32 map is 196 kB: ~160 maps, ~27 panels
@@ -51,6 +51,12 @@ def map_cache() -> LRUCache[MapOutcome]:
     return _MAPS
 
 
+def forget_work() -> None:
+    """Drop every photo's shared work (a fresh process's state; for tests that compare
+    runs made under different thread counts)."""
+    _WORK.clear()
+
+
 def shared_work(model: ImageModel, image: str, crop: Image.Image) -> SharedWork:
     """The work shared by every method on one model and photo (its input among it).
 
@@ -59,11 +65,12 @@ def shared_work(model: ImageModel, image: str, crop: Image.Image) -> SharedWork:
         image: The photo's SHA-256.
         crop: The picture the network sees (``model.crop(photo)``).
     """
+    key = (model.name, weights_id(model), image)
     with _WORK_LOCK:
-        work = _WORK.get((model.name, image))
+        work = _WORK.get(key)
         if work is None:
             work = SharedWork()
-            _WORK.put((model.name, image), work)
+            _WORK.put(key, work)
     work.get(("input",), lambda: model.normalize(crop))
     return work
 

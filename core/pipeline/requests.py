@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from torch import nn
+
 from core.attribution import METHODS, InputShape, ParamValue, get_method, input_shape_for
 from core.models import ImageModel
+from core.models.engine import weights_hash
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,8 @@ class MapRequest:
 
     Attributes:
         model: The model's name (``ImageModel.name``).
+        weights: The first 16 hex digits of its weights' SHA-256 (two networks of the same
+            name, a trained and a randomly initialised one say, never share a map).
         image: SHA-256 of the photo's bytes.
         target: The explained class index (never "top-1": resolved before).
         method: Registry name of the method.
@@ -31,6 +37,7 @@ class MapRequest:
     """
 
     model: str
+    weights: str
     image: str
     target: int
     method: str
@@ -38,9 +45,10 @@ class MapRequest:
 
     @property
     def key(self) -> str:
-        """The canonical cache key (JSON: the same map has the same key everywhere)."""
+        """The canonical cache key (JSON: the same map has the same key everywhere, in
+        every process)."""
         return json.dumps(
-            [self.model, self.image, self.target, self.method, dict(self.params)],
+            [self.model, self.weights, self.image, self.target, self.method, dict(self.params)],
             sort_keys=True,
             separators=(",", ":"),
         )
@@ -51,20 +59,33 @@ class MapRequest:
         return dict(self.params)
 
 
-_SHAPES: dict[str, InputShape] = {}
-_SHAPES_LOCK = threading.Lock()
+_SHAPES: weakref.WeakKeyDictionary[nn.Module, InputShape] = weakref.WeakKeyDictionary()
+_WEIGHTS: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
 
 
 def model_shape(model: ImageModel) -> InputShape:
-    """The model's input size and feature-map channels, measured once per model (one
+    """The model's input size and feature-map channels, measured once per network (one
     hooked forward pass of a blank image): for costs, layer pickers and CAM layers."""
-    with _SHAPES_LOCK:
-        shape = _SHAPES.get(model.name)
+    with _LOCK:
+        shape = _SHAPES.get(model.net)
     if shape is None:
         shape = input_shape_for(model)
-        with _SHAPES_LOCK:
-            _SHAPES[model.name] = shape
+        with _LOCK:
+            _SHAPES[model.net] = shape
     return shape
+
+
+def weights_id(model: ImageModel) -> str:
+    """The first 16 hex digits of the network's weights' SHA-256, hashed once per network
+    object (EfficientNet-Lite0: ~30 ms)."""
+    with _LOCK:
+        token = _WEIGHTS.get(model.net)
+    if token is None:
+        token = weights_hash(model.net)[:16]
+        with _LOCK:
+            _WEIGHTS[model.net] = token
+    return token
 
 
 def cam_layer(model: ImageModel) -> str | None:
@@ -105,7 +126,9 @@ def map_request(
             resolved[param.name] = cam_layer(model)
     if isinstance(target, bool) or int(target) != target or target < 0:
         raise ValueError(f"target must be a class index (int >= 0), got {target!r}")
-    return MapRequest(model.name, image, int(target), method, tuple(sorted(resolved.items())))
+    return MapRequest(
+        model.name, weights_id(model), image, int(target), method, tuple(sorted(resolved.items()))
+    )
 
 
 def method_title(request: MapRequest) -> str:
