@@ -46,9 +46,12 @@ def start(methods: list[str], **state: object) -> AppTest:
     return app.run()
 
 
+TITLES = {method.title for method in METHODS.values()}
+
+
 def tile_captions(app: AppTest) -> list[str]:
-    """Captions of the map tiles (the first image is the photo itself)."""
-    return [image.proto.imgs[0].caption for image in app.get("image")[1:]]
+    """The first caption of each map tile: "<method title> · <time> ... (cached)"."""
+    return [c.value for c in app.caption if c.value.split(" · ")[0] in TITLES]
 
 
 def test_sample_with_three_methods_cheapest_first_then_cached() -> None:

@@ -7,13 +7,16 @@ cache as "Explain an image".
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from core.attribution import METHODS, Attribution, MethodNotApplicable, attributor_for
-from core.attribution.display import render
+from core.attribution.display import DEFAULT_DISPLAY, ColourScale
 from core.models import ModelUnavailable, list_models, model_spec, weights_available
 from ui.common import cached_model, cached_top_k, image_picker
 from ui.explain.cache import map_cache
+from ui.explain.tiles import Photo, draw_tile, shared_tile_scales
 
 DEFAULT_GRID_METHODS = ["gradcam", "saliency", "integrated_gradients"]
 
@@ -34,6 +37,11 @@ with st.sidebar:
     methods = st.multiselect(
         "Methods", list(METHODS), default=DEFAULT_GRID_METHODS, key="compare_methods",
         format_func=lambda n: METHODS[n].title, help="Each with its default settings.",
+    )  # fmt: skip
+    same_scale = st.toggle(
+        "Same scale for maps of the same unit", key="compare_same_scale",
+        help="A method's maps in every model (and maps of the same unit) share one colour "
+        "scale, so their magnitudes compare. Off: each map its own.",
     )  # fmt: skip
     same_class = st.toggle(
         "Explain one class in every model", key="compare_same_class",
@@ -73,6 +81,18 @@ if same_class and models:
     )  # fmt: skip
 
 cache = map_cache()
+tiles: dict[tuple, tuple[Any, Photo, Attribution]] = {}  # map key -> slot, photo, map
+drawn: dict[tuple, ColourScale] = {}  # map key -> the colour scale it was drawn with
+
+
+def show(key: tuple, scale: ColourScale | None = None) -> ColourScale:
+    """Draw (or redraw) the tile of a map key: (model, photo, method, params, class)."""
+    slot, photo, result = tiles[key]
+    caption = f"{result.seconds:.2f} s on {result.engine}"
+    return draw_tile(slot, key, f"{key[0]}_{key[2]}", METHODS[key[2]], result.heatmap, photo,
+                     DEFAULT_DISPLAY, scale, caption, downloads=False)  # fmt: skip
+
+
 header = st.columns([1] + [2] * len(methods))
 header[0].markdown("**Model**")
 for column, method in zip(header[1:], methods, strict=True):
@@ -84,7 +104,7 @@ for name, model in models.items():
     row = st.columns([1] + [2] * len(methods))
     share = f"{probability:.1%}" if probability is not None else "not in its top-5"
     row[0].markdown(f"**{model.title}**  \n{model.labels[row_target]}: {share}")
-    crop = model.crop(picked.image)
+    photo = Photo(model, picked.image, picked.key, picked.label)
     run = None
     for column, method in zip(row[1:], methods, strict=True):
         key = (name, picked.key, method, (), row_target)
@@ -102,5 +122,10 @@ for name, model in models.items():
             column.warning(f"{METHODS[method].title}: {err}")
             continue
         assert isinstance(result, Attribution)
-        picture = render(crop, result.heatmap, METHODS[method].signed)
-        column.image(picture, caption=f"{result.seconds:.2f} s on {result.engine}", width="stretch")
+        tiles[key] = (column.empty(), photo, result)
+        drawn[key] = show(key)
+if same_scale:  # each tile on its own scale as it came, then on its unit's shared scale
+    maps = {key: (METHODS[key[2]], result.heatmap) for key, (_, _, result) in tiles.items()}
+    for key, scale in shared_tile_scales(maps, DEFAULT_DISPLAY).items():
+        if scale != drawn[key]:
+            show(key, scale)

@@ -11,7 +11,6 @@ import functools
 from typing import Any
 
 import streamlit as st
-from PIL import Image
 
 from core.attribution import (
     DEFAULT_METHODS,
@@ -22,15 +21,16 @@ from core.attribution import (
     attributor_for,
     by_cost,
 )
-from core.attribution.display import SEQUENTIAL_MAPS, render
+from core.attribution.display import SEQUENTIAL_MAPS, DisplaySettings
 from core.common.memory import release_memory
 from core.models.engine import existing_engine
 from core.reports import ViewState, make_panel
 from ui.common import cached_top_k, image_picker, log_hooks_left, model_picker, show_top_k
 from ui.explain.cache import map_cache, pass_times
-from ui.explain.export import export_sidebar, tile_downloads
+from ui.explain.export import export_sidebar
 from ui.explain.params import method_params, model_input_shape
 from ui.explain.share import pending_class, restore_from_url, share_box, show_notices, write_url
+from ui.explain.tiles import Photo, draw_tile, shared_tile_scales
 from ui.explain.trust import trust_section
 
 COLUMNS = 3
@@ -82,6 +82,12 @@ top_percent = st.sidebar.slider(
     key="explain_top",
     help="Hide everything but the most important pixels (100 = show all).",
 )
+same_scale = st.sidebar.toggle(
+    "Same scale for maps of the same unit", key="explain_same_scale",
+    help="Maps that measure the same thing (e.g. saliency and SmoothGrad, both |gradient|) "
+    "share one colour scale, so their magnitudes compare. Off: each map its own.",
+)  # fmt: skip
+display = DisplaySettings(opacity, cmap, None if top_percent >= 100 else top_percent)
 
 left, right = st.columns([1, 1])
 with left:
@@ -140,24 +146,15 @@ def shared_run() -> Attributor:
     return attributor_for(model, picked.image)
 
 
-def show_tile(slot: Any, name: str, result: Attribution, cached: bool) -> None:
-    method = METHODS[name]
-    picture: Image.Image = render(
-        crop, result.heatmap, method.signed, None if method.signed else cmap, opacity,
-        None if top_percent >= 100 else top_percent,
-    )  # fmt: skip
+def show_tile(slot: Any, name: str, result: Attribution, cached: bool, scale: Any = None) -> Any:
     when = "cached" if cached else "just now"
-    with slot.container():
-        caption = (
-            f"{method.title} · {result.seconds:.2f} s (estimated {estimates[name]:.2f} s) "
-            f"on {result.engine} ({when})"
-        )
-        st.image(picture, caption=caption, width="stretch")
-        sign = "red = for, blue = against" if method.signed else "brighter = more important"
-        st.caption(f"{method.summary} ({sign}). [Paper]({method.paper})")
-        for note in result.notes:
-            st.caption(f":material/info: {note}")
-        tile_downloads(st, name, picture, result.heatmap, picked.label)
+    caption = (
+        f"{METHODS[name].title} · {result.seconds:.2f} s (estimated {estimates[name]:.2f} s) "
+        f"on {result.engine} ({when})"
+    )
+    photo = Photo(model, picked.image, picked.key, picked.label)
+    return draw_tile(slot, map_key(name), name, METHODS[name], result.heatmap, photo, display,
+                     scale, caption, result.notes)  # fmt: skip
 
 
 estimates = dict(by_cost(params, model_input_shape(model.name), pass_times(model.name)))
@@ -177,6 +174,9 @@ st.sidebar.caption(
     f"({len(to_run)} of {len(order)} maps not cached yet)."
 )
 results: dict[str, Attribution] = {}
+drawn: dict[str, tuple[Any, bool, Any]] = {}  # slot, cached, colour scale
+known = {n: (METHODS[n], r.heatmap) for n, r in cached_maps.items() if r is not None}
+shared = shared_tile_scales(known, display) if same_scale else {}
 shape = (3, *model.input_size)
 bar = st.progress(0.0, text="Computing...")
 for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
@@ -195,8 +195,8 @@ for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
                              f"{model.title} (once per model and server)...")  # fmt: skip
             result = shared_run().attribute(name, target, report, **params[name])
             cache.put(map_key(name), result)
-        show_tile(slot, name, result, cached=cached)
         results[name] = result
+        drawn[name] = (slot, cached, show_tile(slot, name, result, cached, shared.get(name)))
     except MethodNotApplicable as err:
         slot.info(f"**{title}** does not apply to {model.title}: {err}")
     except (ValueError, TypeError) as err:
@@ -204,6 +204,11 @@ for done, (slot, name) in enumerate(zip(slots, order, strict=True)):
     except Exception as err:  # noqa: BLE001 - one failing method must not hide the others
         slot.error(f"**{title}** failed: {err}")
 bar.progress(1.0, text=f"{len(order)} map{'s' if len(order) != 1 else ''} ready.")
+if same_scale:  # maps computed in this run may widen a shared scale: redraw those tiles
+    computed = {name: (METHODS[name], result.heatmap) for name, result in results.items()}
+    for name, scale in shared_tile_scales(computed, display).items():
+        if scale != drawn[name][2]:
+            show_tile(drawn[name][0], name, results[name], drawn[name][1], scale)
 
 maps = {name: result.heatmap for name, result in results.items()}
 table = trust_section(model, picked.image, picked.key, target, maps, params)

@@ -6,7 +6,7 @@ picklable) that the driver writes (:mod:`core.cli.writers`), so the two engines 
 same results by construction. The computation is the page's: the image is decoded by
 :func:`core.common.load_image`, explained by an :class:`~core.attribution.Attributor`
 (forward-only methods on the model's forward engine), drawn by
-:func:`core.attribution.display.render` with the page's opacity, and scored by
+:func:`core.attribution.display.export_tile` as the page exports a tile, and scored by
 :func:`core.evaluation.curve` with RISE's defaults.
 """
 
@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from core.attribution import METHODS, Attributor, MethodNotApplicable, attributor_for
-from core.attribution.display import render
+from core.attribution.display import DisplaySettings, export_tile
 from core.cli.inputs import Failure, Item
 from core.common import ImageLoadError, load_image
 from core.evaluation import DEFAULT_SUBSTRATE, curve, model_forward
@@ -162,12 +162,12 @@ def _one_method(
     model: ImageModel,
     item: Item,
     run: Attributor,
-    crop: Image.Image,
+    image: Image.Image,
     name: str,
     target: int,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], bytes]:
-    """One method on one image (``run``: its Attributor; ``crop``: the picture the network
-    sees): its map, its curves, its PNG.
+    """One method on one image (``run``: its Attributor; ``image``: the decoded photo):
+    its map, its curves, its PNG (the page's exported tile, with its colour bar).
 
     Returns:
         The row's method columns (seconds, engine, AUCs, params, files), the arrays for
@@ -191,8 +191,8 @@ def _one_method(
         row[f"{metric}_auc"] = scored.auc
         arrays["fractions"] = scored.fractions.astype(np.float32)  # the curves' x
         arrays[f"{name}.{metric}"] = scored.probabilities.astype(np.float32)
-    cmap = None if method.signed else job.cmap
-    picture = render(crop, result.heatmap, method.signed, cmap, job.opacity)
+    settings = DisplaySettings(job.opacity, job.cmap)
+    picture = export_tile(model, image, result.heatmap, method, settings, title=method.title)
     return row, arrays, _png(picture)
 
 
@@ -236,7 +236,7 @@ def explain_image(job: Job, model: ImageModel, item: Item) -> ImageResult:
     retry = False
     for name in job.methods:
         try:
-            columns, maps, png = _one_method(job, model, item, run, crop, name, target)
+            columns, maps, png = _one_method(job, model, item, run, image, name, target)
         except Exception as err:  # noqa: BLE001 - one failing method must not stop the rest
             failures.append(asdict(Failure(item.path, name, type(err).__name__, str(err))))
             # A method that cannot explain this model, or bad settings, fail again on a
