@@ -612,6 +612,24 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
+def _fitting_labels(
+    scale: ColourScale, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int, gap: int
+) -> list[str]:
+    """The colour bar's labels: 5, or fewer when long numbers would touch."""
+    for count in (5, 3, 2):
+        labels = scale.ticks(count)[1]
+        step = width / (count - 1)
+        sizes = [font.getlength(label) for label in labels]
+        # The ends are aligned to the bar's ends, the others centred on their tick.
+        room = [sizes[0], *[z / 2 for z in sizes[1:-1]]]
+        if all(
+            room[i] + (sizes[i + 1] if i + 1 == count - 1 else sizes[i + 1] / 2) + gap <= step
+            for i in range(count - 1)
+        ):
+            return labels
+    return scale.ticks(2)[1]
+
+
 def with_colour_bar(
     picture: Image.Image,
     scale: ColourScale,
@@ -648,7 +666,7 @@ def with_colour_bar(
     left, top = 3 * pad, title_h + height + pad
     canvas.paste(Image.fromarray(np.repeat(row[None], bar_h, axis=0), "RGB"), (left, top))
     draw.rectangle((left - 1, top - 1, left + bar_w, top + bar_h), outline=grey)
-    _, labels = scale.ticks(5)
+    labels = _fitting_labels(scale, font, bar_w, pad)
     for i, label in enumerate(labels):
         x = left + round(i * (bar_w - 1) / (len(labels) - 1))
         anchor = "la" if i == 0 else ("ra" if i == len(labels) - 1 else "ma")

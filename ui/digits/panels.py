@@ -216,8 +216,9 @@ def adversarial_panel(digit: np.ndarray) -> None:
         st.plotly_chart(
             signed_figure(
                 result.perturbation,
-                "r: each pixel's change (pixels run 0 to 1)",
-                height=DIGIT_PICTURE + 50,
+                "r = (x + r) - x",
+                height=DIGIT_PICTURE + 110,
+                unit="each pixel's change (pixels run from 0 to 1)",
             ),  # fmt: skip
             key="digits_perturbation",
         )

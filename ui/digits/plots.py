@@ -102,15 +102,21 @@ def probability_figure(probs: np.ndarray, title: str = "", height: int = 260) ->
 
 
 def signed_figure(
-    image: np.ndarray, title: str, height: int = 230, limit: float | None = None
+    image: np.ndarray,
+    title: str,
+    height: int = 230,
+    limit: float | None = None,
+    unit: str = "",
 ) -> go.Figure:
-    """A signed map in diverging colours, symmetric around 0 (red > 0, blue < 0).
+    """A signed map in diverging colours, symmetric around 0 (red > 0, blue < 0), its
+    colour bar under it (so the picture takes the column's whole width).
 
     Args:
         image: ``(H, W)``.
         title: Figure title.
         height: In pixels.
         limit: Colour-scale half range (default: the largest absolute value).
+        unit: The colour bar's title (what a value is).
     """
     limit = float(np.abs(image).max()) if limit is None else limit
     figure = go.Figure(
@@ -122,9 +128,10 @@ def signed_figure(
             zmax=limit or 1,
             hovertemplate="row %{customdata}<br>value %{z:.3f}<extra></extra>",
             customdata=np.repeat(np.arange(image.shape[0])[::-1, None], image.shape[1], 1),
-            colorbar={"thickness": 10},
+            colorbar={"thickness": 10, "orientation": "h", "len": 0.8, "y": -0.02,
+                      "yanchor": "top", "title": {"text": unit, "side": "bottom"}},
         )
-    )
+    )  # fmt: skip
     figure.update_layout(
         title=title,
         height=height,

@@ -137,9 +137,9 @@ def map_figure(
             opacity=0,  # the picture shows the colours: this grid only reads values out
             hovertemplate=f"{where}<br><b>%{{z:.3g}}</b> {scale.unit}<extra></extra>",
             colorbar={
-                "orientation": "h", "thickness": 10, "len": 1.0, "y": -0.02,
+                "orientation": "h", "thickness": 10, "len": 0.8, "y": -0.02,
                 "yanchor": "top", "outlinewidth": 0, "tickvals": tick_values,
-                "ticktext": tick_texts, "ticklabeloverflow": "allow",
+                "ticktext": tick_texts, "ticklabeloverflow": "allow",  # the ends: ">="
                 "title": {"text": scale.bar_title, "side": "bottom"},
             },
         )
