@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.attribution import METHODS
 from tests.browser.helpers import (
     SCRIPT_TIMEOUT_MS,
     assert_no_error,
@@ -56,12 +57,14 @@ def test_uploaded_photo_gets_its_maps(page, app_url) -> None:  # type: ignore[no
     assert all(c.endswith(("(just now)", "(cached)")) for c in tiles)
     # Each tile is a figure with a colour bar; the pointer reads a raw value out.
     figure = main.locator('[data-testid="stPlotlyChart"]').first
+    figure.scroll_into_view_if_needed()
     box = figure.bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.4)
     hover = page.locator(".hoverlayer .hovertext")
     hover.first.wait_for(timeout=10_000)
-    assert "gradient-weighted activation" in hover.first.inner_text()
+    text = hover.first.text_content() or ""  # SVG text
+    assert any(f" {method.unit}" in text for method in METHODS.values()), text
 
 
 @pytest.mark.browser
