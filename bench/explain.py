@@ -226,7 +226,7 @@ def page_timings(model: Any, data: bytes, repeats: int) -> tuple[float, float]:
         predictions = classify(model, image, 5)
         run = attributor_for(model, image)
         heat = run.attribute("gradcam", predictions[0].index).heatmap
-        render(model.crop(image), heat, False).save(io.BytesIO(), format="PNG")
+        render(model.crop(image), heat, METHODS["gradcam"]).save(io.BytesIO(), format="PNG")
 
     def panel() -> None:
         image = load_image(data).image
@@ -235,7 +235,7 @@ def page_timings(model: Any, data: bytes, repeats: int) -> tuple[float, float]:
         crop = model.crop(image)
         for name in DEFAULT_METHODS:
             heat = run.attribute(name, predictions[0].index).heatmap
-            render(crop, heat, METHODS[name].signed).save(io.BytesIO(), format="PNG")
+            render(crop, heat, METHODS[name]).save(io.BytesIO(), format="PNG")
 
     return best_time(first, repeats)[0], best_time(panel, max(1, repeats // 2))[0]
 

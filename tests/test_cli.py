@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from core.attribution import METHODS, explain
-from core.attribution.display import render
+from core.attribution.display import DisplaySettings, export_tile
 from core.cli import job as cli_job
 from core.cli import list_images, main, writers
 from core.common import load_image, sample_path
@@ -121,17 +121,17 @@ def test_summary_rows_have_the_right_columns_and_values(job_run, model):
             )
 
 
-def test_pngs_are_the_page_s_overlay(job_run, model):
+def test_pngs_are_the_page_s_exported_tile(job_run, model):
     _, _, out = job_run
     for method in ("gradcam", "occlusion"):
         with np.load(out / "maps" / "photos" / "cat.jpg" / "maps.npz") as maps:
             heatmap = maps[method]
-        signed = METHODS[method].signed
-        expected = render(
-            model.crop(decoded("cat.jpg")), heatmap, signed, None if signed else "inferno", 0.55
-        )
+        expected = export_tile(
+            model, decoded("cat.jpg"), heatmap, METHODS[method],
+            DisplaySettings(0.55, "inferno"), title=METHODS[method].title,
+        )  # fmt: skip
         picture = Image.open(out / "maps" / "photos" / "cat.jpg" / f"{method}.png")
-        assert picture.size == (224, 224)
+        assert picture.width == 512  # the cat's crop is 262 px: exported at the 512 minimum
         assert np.array_equal(np.asarray(picture), np.asarray(expected))
 
 

@@ -79,12 +79,18 @@ def test_a_held_out_digit_is_classified_with_its_activations():
 
 def test_heatmaps_panel_draws_three_maps():
     app = show_panel(with_mnist_digit(7), "Heatmaps")
-    captions = [caption for image in app.get("image") for caption in image.captions]
-    assert captions[-3:] == ["Saliency", "Occlusion", "LRP alpha=2, beta=1"]
+    titles = [m.value for m in app.markdown if m.value.startswith("**")]
+    assert titles[-3:] == ["**Saliency**", "**Occlusion**", "**LRP alpha=2, beta=1**"]
     assert not app.warning, [w.value for w in app.warning]
+    # Each map is a figure (picture, colour bar with its unit, every pixel's value), after
+    # the ten probabilities' chart.
+    assert len(app.get("plotly_chart")) == 4
+    units = "\n".join(c.value for c in app.caption)
+    assert "|gradient|" in units
+    assert "relevance" in units
     app.selectbox(key="digits_heatmap_target").set_value("0").run()
     app.slider(key="digits_occ_patch").set_value(4).run()
-    assert len(rerun_ok(app).get("image")) == 5  # the digit twice + three maps
+    assert len(rerun_ok(app).get("plotly_chart")) == 4  # the probabilities + three maps
 
 
 def test_adversarial_panel_fgsm_and_deepfool():

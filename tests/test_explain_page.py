@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import re
 from pathlib import Path
 
@@ -47,9 +48,12 @@ def start(methods: list[str], **state: object) -> AppTest:
     return app.run()
 
 
+TITLES = {method.title for method in METHODS.values()}
+
+
 def tile_captions(app: AppTest) -> list[str]:
-    """Captions of the map tiles (the first image is the photo itself)."""
-    return [image.proto.imgs[0].caption for image in app.get("image")[1:]]
+    """The first caption of each map tile: "<method title> · <time> ... (cached)"."""
+    return [c.value for c in app.caption if c.value.split(" · ")[0] in TITLES]
 
 
 def test_sample_with_three_methods_cheapest_first_then_cached() -> None:
@@ -146,3 +150,29 @@ def test_the_class_follows_the_photo_and_no_earlier_run_stays_in_memory() -> Non
         top1 = classify(default_model(), Image.open(sample_path(sample)), 1)[0]
         assert f"Why “{top1.label}”?" in [s.value for s in app.subheader], sample
     assert len(_page_namespaces()) <= 1
+
+
+def _colour_bars(app: AppTest) -> list[tuple[str, float, float]]:
+    """Each tile's colour bar: (unit, low, high), from its Plotly figure."""
+    bars = []
+    for chart in app.get("plotly_chart"):
+        trace = json.loads(chart.proto.spec)["data"][0]
+        if "colorbar" in trace:  # a tile (the trust section's charts have none)
+            bars.append((trace["colorbar"]["title"]["text"], trace["zmin"], trace["zmax"]))
+    return bars
+
+
+def test_tiles_have_colour_bars_and_same_scale_shares_them_by_unit() -> None:
+    app = start(["saliency", "smoothgrad", "gradcam"], **CHEAP)
+    assert not app.exception, [e.value for e in app.exception]
+    bars = _colour_bars(app)
+    units = sorted(unit for unit, _, _ in bars)
+    assert units == ["gradient-weighted activation", "|gradient|", "|gradient|"]
+    gradients = [(low, high) for unit, low, high in bars if unit == "|gradient|"]
+    assert gradients[0] != gradients[1]  # each map on its own scale
+    app.toggle(key="explain_same_scale").set_value(True).run()
+    assert not app.exception, [e.value for e in app.exception]
+    shared = [(low, high) for unit, low, high in _colour_bars(app) if unit == "|gradient|"]
+    assert len(shared) == 2
+    assert shared[0] == shared[1]  # one scale for both |gradient| maps
+    assert shared[0][1] == max(high for _, high in gradients)

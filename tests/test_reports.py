@@ -71,7 +71,8 @@ def test_html_report_is_one_file_with_everything_inlined(panel, lite0) -> None: 
     page = html_report(panel, lite0)
     sources = re.findall(r"<img [^>]*src='([^']+)'", page)
     assert len(sources) == 1 + len(METHODS_USED)  # the photo and every map
-    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert sources[0].startswith("data:image/png;base64,")  # the photo
+    assert all(s.startswith("data:image/jpeg;base64,") for s in sources[1:])  # 512 px tiles
     assert "<script" not in page
     assert "<link" not in page
     for prediction in panel.predictions:
@@ -87,13 +88,15 @@ def test_html_report_is_one_file_with_everything_inlined(panel, lite0) -> None: 
     assert panel.image_sha256 in page
 
 
-def test_evidence_bundle_reproduces_its_maps(panel, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_evidence_bundle_reproduces_its_maps(panel, lite0, tmp_path) -> None:  # type: ignore[no-untyped-def]
     bundle = tmp_path / "evidence.zip"
-    bundle.write_bytes(evidence_bundle(panel))
+    bundle.write_bytes(evidence_bundle(panel, lite0))
     with zipfile.ZipFile(bundle) as archive:
+        tiles = {f"tiles/{name}.png" for name in METHODS_USED}  # each map as the page exports it
         assert set(archive.namelist()) == {
-            "manifest.json", "image.jpg", "maps.npz", "reproduce.py"
+            "manifest.json", "image.jpg", "maps.npz", "reproduce.py", *tiles
         }  # fmt: skip
+        assert all(Image.open(archive.open(t)).width == 512 for t in tiles)
         archive.extractall(tmp_path / "unzipped")
     manifest, image_bytes, maps = read_bundle(bundle)
     assert manifest["image"]["sha256"] == panel.image_sha256
@@ -101,6 +104,7 @@ def test_evidence_bundle_reproduces_its_maps(panel, tmp_path) -> None:  # type: 
     assert manifest["target"] == {"index": 285, "label": "Egyptian cat"}
     assert manifest["methods"]["lime"]["seed"] == 0
     assert manifest["methods"]["lime"]["params"]["samples"] == 100
+    assert manifest["methods"]["lime"]["colours"]["unit"] == "logit change per superpixel"
     assert manifest["metrics"]["rows"]["gradcam"]["deletion_auc"] == pytest.approx(
         panel.faithfulness.row("gradcam").deletion.auc
     )
@@ -118,9 +122,9 @@ def test_evidence_bundle_reproduces_its_maps(panel, tmp_path) -> None:  # type: 
     assert done.stdout.count("(reproduced)") == len(METHODS_USED)
 
 
-def test_a_changed_map_is_reported_different(panel, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_changed_map_is_reported_different(panel, lite0, tmp_path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "bundle"
-    with zipfile.ZipFile(__import__("io").BytesIO(evidence_bundle(panel))) as archive:
+    with zipfile.ZipFile(__import__("io").BytesIO(evidence_bundle(panel, lite0))) as archive:
         archive.extractall(folder)
     maps = dict(np.load(folder / "maps.npz"))
     maps["gradcam"] = maps["gradcam"] + 0.5 * maps["gradcam"].max()

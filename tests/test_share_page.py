@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.attribution import METHODS
 from core.models import ModelSpec, registry
 from core.pipeline import map_cache
 from ui.common import _zoo_model
@@ -29,7 +30,9 @@ def open_link(query: dict[str, str]) -> AppTest:
 
 
 def tile_titles(app: AppTest) -> list[str]:
-    return [i.proto.imgs[0].caption.split(" · ")[0] for i in app.get("image")[1:]]
+    """The method of each map tile, from its first caption ("<title> · <time> ...")."""
+    titles = {method.title for method in METHODS.values()}
+    return [c.value.split(" · ")[0] for c in app.caption if c.value.split(" · ")[0] in titles]
 
 
 def test_a_shared_link_restores_methods_settings_photo_and_class() -> None:
@@ -89,8 +92,8 @@ def test_model_grid_rows_are_labelled_with_each_models_own_top1(monkeypatch) -> 
             v.startswith("**EfficientNet-Lite0 (embedded)**  \nEgyptian cat: ") for v in labels
         )
         assert any(v.startswith("**ResNet-18**  \n") for v in labels)
-        captions = [i.proto.imgs[0].caption for i in app.get("image")]
+        captions = [c.value for c in app.caption if " s on " in c.value]  # the tiles' times
         assert len(captions) == 4  # 2 models x 2 methods
-        assert all(" s on " in c for c in captions)
+        assert len(app.get("plotly_chart")) == 4  # each tile: picture, colour bar, read-out
     finally:
         _zoo_model.clear()

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
-from PIL import Image
 
 from core.attribution import METHODS, Attribution
-from core.attribution.display import render
+from core.attribution.display import DEFAULT_DISPLAY, ColourScale
 from core.models import ModelFileError, ModelUnavailable, list_models, model_spec, weights_available
 from core.pipeline import Failed, MapJob, NotApplicable, keep_only, map_request, submit_maps
 from ui.common import cached_model, cached_top_k, image_picker, model_title
+from ui.explain.tiles import Photo, draw_tile, shared_tile_scales
 from ui.own_model import session_models
 from ui.work import describe, enter, provenance, session_id, wait_for
 
@@ -41,6 +41,11 @@ with st.sidebar:
     methods = st.multiselect(
         "Methods", list(METHODS), default=DEFAULT_GRID_METHODS, key="compare_methods",
         format_func=lambda n: METHODS[n].title, help="Each with its default settings.",
+    )  # fmt: skip
+    same_scale = st.toggle(
+        "Same scale for maps of the same unit", key="compare_same_scale",
+        help="A method's maps in every model (and maps of the same unit) share one colour "
+        "scale, so their magnitudes compare. Off: each map its own.",
     )  # fmt: skip
     same_class = st.toggle(
         "Explain one class in every model", key="compare_same_class",
@@ -87,7 +92,8 @@ header[0].markdown("**Model**")
 for column, method in zip(header[1:], methods, strict=True):
     column.markdown(f"**{METHODS[method].title}**")
 jobs: list[MapJob] = []
-slots: dict[int, tuple[Any, Image.Image]] = {}
+slots: dict[int, tuple[Any, Photo]] = {}  # ticket -> its cell, the photo as the model sees it
+drawn: dict[str, ColourScale] = {}  # request key -> the colour scale its tile was drawn with
 for name, model in models.items():
     predictions = cached_top_k(name, picked.key, picked.image, 5)
     row_target = predictions[0].index if target is None else target
@@ -95,26 +101,36 @@ for name, model in models.items():
     row = st.columns([1] + [2] * len(methods))
     share = f"{probability:.1%}" if probability is not None else "not in its top-5"
     row[0].markdown(f"**{model.title}**  \n{model.labels[row_target]}: {share}")
-    crop = model.crop(picked.image)
+    photo = Photo(model, picked.image, picked.key, picked.label)
     requests = [map_request(model, picked.key, row_target, method) for method in methods]
-    row_jobs = submit_maps(session, context, model, crop, requests)
+    row_jobs = submit_maps(session, context, model, photo.network_crop(), requests)
     for job in row_jobs:
-        slots[id(job.ticket)] = (row[1 + methods.index(job.request.method)].empty(), crop)
+        slots[id(job.ticket)] = (row[1 + methods.index(job.request.method)].empty(), photo)
     jobs += row_jobs
 keep_only(session, jobs)
 
 
+def show(job: MapJob, result: Attribution, scale: ColourScale | None = None) -> None:
+    """A finished cell: the map's tile (colour bar and hover values, ui/explain/tiles)."""
+    slot, photo = slots[id(job.ticket)]
+    when = provenance(job.request.key, job.ticket.from_cache, job.estimate)
+    caption = f"{result.seconds:.2f} s on {result.engine} ({when})"
+    drawn[job.request.key] = draw_tile(
+        slot, job.request.key, f"{job.request.model}_{job.request.method}",
+        METHODS[job.request.method], result.heatmap, photo, DEFAULT_DISPLAY, scale, caption,
+        downloads=False,
+    )  # fmt: skip
+
+
 def draw(job: MapJob) -> None:
     """One cell in its current state."""
-    slot, crop = slots[id(job.ticket)]
+    slot, _ = slots[id(job.ticket)]
     title, outcome = METHODS[job.request.method].title, job.outcome
+    if isinstance(outcome, Attribution):
+        show(job, outcome)
+        return
     with slot.container():
-        if isinstance(outcome, Attribution):
-            when = provenance(job.request.key, job.ticket.from_cache, job.estimate)
-            picture = render(crop, outcome.heatmap, METHODS[job.request.method].signed)
-            caption = f"{outcome.seconds:.2f} s on {outcome.engine} ({when})"
-            st.image(picture, caption=caption, width="stretch")
-        elif isinstance(outcome, NotApplicable):
+        if isinstance(outcome, NotApplicable):
             st.info(f"Does not apply: {outcome.reason}")
         elif isinstance(outcome, Failed):
             st.warning(f"{title} failed: {outcome.reason}")
@@ -128,3 +144,10 @@ for job in jobs:
     draw(job)
 by_ticket = {id(job.ticket): job for job in jobs}
 wait_for([job.ticket for job in jobs], lambda ticket: draw(by_ticket[id(ticket)]))
+if same_scale:  # each tile on its own scale as it came, then on its unit's shared scale
+    done = {j.request.key: (METHODS[j.request.method], j.outcome.heatmap)
+            for j in jobs if isinstance(j.outcome, Attribution)}  # fmt: skip
+    for job in jobs:
+        scale = shared_tile_scales(done, DEFAULT_DISPLAY).get(job.request.key)
+        if isinstance(job.outcome, Attribution) and scale != drawn[job.request.key]:
+            show(job, job.outcome, scale)

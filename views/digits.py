@@ -92,7 +92,7 @@ with result_column:
         probs = cached_probabilities(digit_key(digit), digit)
         show_prediction(probs)
         show_digit(digit, "What the network sees: cropped, fitted into 20 x 20, centred "
-                   "by centre of mass in 28 x 28", width=224)  # fmt: skip
+                   "by centre of mass in 28 x 28")  # fmt: skip
 
 st.divider()
 panel = st.segmented_control("Look inside", list(PANELS), default="Activations",

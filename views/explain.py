@@ -12,19 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
-from PIL import Image
 
 from core.attribution import DEFAULT_METHODS, METHODS, Attribution
-from core.attribution.display import SEQUENTIAL_MAPS, render
+from core.attribution.display import SEQUENTIAL_MAPS, DisplaySettings
 from core.common.memory import release_memory
 from core.common.scheduler import default_scheduler
 from core.pipeline import Failed, MapJob, NotApplicable, keep_only, map_request, submit_maps
 from core.reports import ViewState, make_panel
 from ui.common import cached_top_k, image_picker, log_hooks_left, model_picker, show_top_k
 from ui.explain.cache import failed_job, forget_failure, remember_failure, retryable_failures
-from ui.explain.export import export_sidebar, tile_downloads
+from ui.explain.export import export_sidebar
 from ui.explain.params import method_params
 from ui.explain.share import pending_class, restore_from_url, share_box, show_notices, write_url
+from ui.explain.tiles import Photo, draw_tile, shared_tile_scales
 from ui.explain.trust import trust_section
 from ui.work import describe, enter, provenance, session_id, wait_for
 
@@ -77,6 +77,12 @@ top_percent = st.sidebar.slider(
     key="explain_top",
     help="Hide everything but the most important pixels (100 = show all).",
 )
+same_scale = st.sidebar.toggle(
+    "Same scale for maps of the same unit", key="explain_same_scale",
+    help="Maps that measure the same thing (e.g. saliency and SmoothGrad, both |gradient|) "
+    "share one colour scale, so their magnitudes compare. Off: each map its own.",
+)  # fmt: skip
+display = DisplaySettings(opacity, cmap, None if top_percent >= 100 else top_percent)
 
 left, right = st.columns([1, 1])
 with left:
@@ -84,7 +90,8 @@ with left:
 if picked is None:
     st.stop()
 
-crop = model.crop(picked.image)
+photo = Photo(model, picked.image, picked.key, picked.label)
+crop = photo.network_crop()
 predictions = cached_top_k(model.name, picked.key, picked.image, 5)
 with left:
     st.image(crop, caption=f"{picked.label}, as {model.title} sees it", width=300)
@@ -138,33 +145,39 @@ keep_only(session, jobs)  # maps of methods no longer chosen stop
 jobs += [failed_job(failed[r.key], r) for r in requests if r.key in failed]
 
 
-def show_tile(name: str, result: Attribution, when: str) -> None:
-    method = METHODS[name]
-    picture: Image.Image = render(
-        crop, result.heatmap, method.signed, None if method.signed else cmap, opacity,
-        None if top_percent >= 100 else top_percent,
+def show_tile(job: MapJob, result: Attribution, scale: Any = None) -> None:
+    """A finished map's tile (its colour bar, hover values and downloads: ui/explain/tiles)."""
+    name = job.request.method
+    when = provenance(job.request.key, job.ticket.from_cache, job.estimate)
+    caption = f"{METHODS[name].title} · {result.seconds:.2f} s on {result.engine} ({when})"
+    scales[job.request.key] = draw_tile(
+        slots[job.request.key], job.request.key, name, METHODS[name], result.heatmap, photo,
+        display, scale, caption, result.notes,
     )  # fmt: skip
-    caption = f"{method.title} · {result.seconds:.2f} s on {result.engine} ({when})"
-    st.image(picture, caption=caption, width="stretch")
-    sign = "red = for, blue = against" if method.signed else "brighter = more important"
-    st.caption(f"{method.summary} ({sign}). [Paper]({method.paper})")
-    for note in result.notes:
-        st.caption(f":material/info: {note}")
-    tile_downloads(st, name, picture, result.heatmap, picked.label)
+
+
+def shared_scale(job: MapJob) -> Any:
+    """With "same scale": the scale of the job's unit over the maps done so far."""
+    if not same_scale:
+        return None
+    done = {j.request.key: (METHODS[j.request.method], j.outcome.heatmap)
+            for j in jobs if isinstance(j.outcome, Attribution)}  # fmt: skip
+    return shared_tile_scales(done, display).get(job.request.key)
 
 
 def draw(job: MapJob) -> None:
     """One tile in its current state: queued, running, or its outcome."""
     name, ticket = job.request.method, job.ticket
     title = METHODS[name].title
+    outcome = job.outcome
+    if isinstance(outcome, Attribution):
+        show_tile(job, outcome, shared_scale(job))
+        return
     with slots[job.request.key].container():
-        outcome = job.outcome
         if outcome is None and ticket.pending:
             st.caption(f"**{title}**: {describe(ticket, job.estimate)}")
             if ticket.state == "running":
                 st.progress(ticket.progress)
-        elif isinstance(outcome, Attribution):
-            show_tile(name, outcome, provenance(job.request.key, ticket.from_cache, job.estimate))
         elif isinstance(outcome, NotApplicable):
             st.info(f"**{title}** does not apply to {model.title}: {outcome.reason}")
         elif isinstance(outcome, Failed):
@@ -179,6 +192,7 @@ def draw(job: MapJob) -> None:
 
 st.subheader(f"Why “{model.labels[target]}”?")
 slots: dict[str, Any] = {}
+scales: dict[str, Any] = {}  # request key -> the colour scale its tile was drawn with
 for row in range(0, len(jobs), COLUMNS):
     columns = st.columns(COLUMNS)
     for column, job in zip(columns, jobs[row : row + COLUMNS], strict=False):
@@ -193,6 +207,10 @@ for job in jobs:
     draw(job)
 by_ticket = {id(job.ticket): job for job in jobs}
 wait_for([job.ticket for job in jobs], lambda ticket: draw(by_ticket[id(ticket)]))
+if same_scale:  # maps that came later may widen a shared scale: redraw those tiles
+    for job in jobs:
+        if isinstance(job.outcome, Attribution) and shared_scale(job) != scales[job.request.key]:
+            show_tile(job, job.outcome, shared_scale(job))
 results = {job.request.method: job.outcome for job in jobs if isinstance(job.outcome, Attribution)}
 st.caption(f"{len(results)} map{'s' if len(results) != 1 else ''} ready.")
 

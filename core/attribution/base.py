@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import torch
 
+from core.attribution.display import DEFAULT_UNIT, SCALINGS, MapScaling
+
 if TYPE_CHECKING:
     from core.attribution.runner import Attributor
 
@@ -254,6 +256,15 @@ class Method(ABC):
         stochastic: The map depends on random numbers (fixed by a ``seed`` parameter).
         needs_gradients: Runs backward passes. False: forward passes only, run without
             autograd (``torch.no_grad``) and on the forward engine where one is used.
+        scaling: How the map is scaled for display (applied in one place,
+            :mod:`core.attribution.display`): ``"robust"`` (the default, for smooth maps
+            such as CAMs: colours from 0, or symmetric around 0 when signed, to the 99th
+            percentile of ``|map|``), ``"heavy_tailed"`` (gradients, Integrated
+            Gradients, LRP: to the 97th, so that a few extreme pixels do not leave the
+            rest transparent) or ``"band"`` (an unsigned map living in a narrow band far
+            from zero, RISE's probabilities: its 1st to its 99th percentile).
+        unit: What a value of the map is, for colour bars and read-outs, e.g.
+            ``"|gradient|"``, ``"logit change"``, ``"relevance"``, ``"probability"``.
         params: The parameters, with defaults and ranges. Checked when the class is
             defined: unique names, defaults that pass their own validation.
     """
@@ -266,6 +277,8 @@ class Method(ABC):
     signed: ClassVar[bool]
     stochastic: ClassVar[bool] = False
     needs_gradients: ClassVar[bool] = True
+    scaling: ClassVar[MapScaling] = "robust"
+    unit: ClassVar[str] = DEFAULT_UNIT
     params: ClassVar[tuple[Param, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -273,6 +286,8 @@ class Method(ABC):
         names = [p.name for p in cls.params]
         if len(set(names)) != len(names):
             raise TypeError(f"{cls.__name__} declares a parameter twice: {names}")
+        if cls.scaling not in SCALINGS or (cls.scaling == "band" and getattr(cls, "signed", False)):
+            raise TypeError(f"{cls.__name__}: scaling must be one of {SCALINGS} (band: unsigned)")
         for param in cls.params:
             if param.kind != "layer":
                 param.validate(param.default)  # a default outside its own range fails here

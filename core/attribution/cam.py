@@ -158,6 +158,7 @@ class GradCAM(Method):
     paper = "https://arxiv.org/abs/1610.02391"
     citation = "Selvaraju et al. 2017"
     signed = False
+    unit = "gradient-weighted activation"
     params = (LAYER,)
 
     def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
@@ -190,6 +191,7 @@ class GradCAMPlusPlus(Method):
     paper = "https://arxiv.org/abs/1710.11063"
     citation = "Chattopadhay et al. 2018"
     signed = False
+    unit = "Grad-CAM++ weighted activation"
     params = (LAYER,)
 
     def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
@@ -222,6 +224,8 @@ class GuidedGradCAM(Method):
     paper = "https://arxiv.org/abs/1610.02391"
     citation = "Selvaraju et al. 2017"
     signed = False
+    unit = "|guided gradient| x Grad-CAM"
+    scaling = "heavy_tailed"
     params = (LAYER,)
 
     def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:

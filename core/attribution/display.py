@@ -1,26 +1,49 @@
-"""Heatmap display, in one place: normalisation, colour maps, overlays and top-x% masks.
+"""Heatmap display, in one place: scaling, colour maps, overlays, colour bars, exports.
 
-Pure numpy and PIL (no Streamlit), shared by every page that draws a heatmap.
+Pure numpy and PIL (no Streamlit), shared by every page, the command line and the
+reports, so that a map looks the same wherever it is drawn.
 
 Typical use::
 
-    picture = render(image, heatmap, signed=True, opacity=0.5, top_percent=20)
+    method = METHODS["integrated_gradients"]
+    scale = colour_scale(heatmap, method)  # what the colours mean (numbers, unit)
+    picture = render(crop, heatmap, method, DisplaySettings(), scale)
+    slide = with_colour_bar(picture, scale, title="Integrated Gradients")
 
-Conventions:
+How a map is scaled is declared by its method (a :class:`MapKind`: ``signed``,
+``scaling``, ``unit``; see :class:`core.attribution.base.Method`) and decided here:
 
-- A *signed* map (Integrated Gradients, LRP, occlusion, LIME) is scaled symmetrically
-  to [-1, 1] and drawn with the diverging map ``"red_blue"``: red for the class, blue
-  against it, transparent at zero.
-- An *unsigned* map (saliency, Grad-CAM, ...) is scaled to [0, 1] and drawn with a
-  sequential map (``"inferno"`` by default).
-- Scaling divides by a high percentile (99.5 by default) rather than the maximum, so a
-  few extreme pixels do not wash out the rest; values beyond it are clipped.
+- ``"robust"`` (the default: smooth maps such as CAMs, and any method that says
+  nothing): colours span 0 to the 99th percentile of ``|map|``;
+- ``"heavy_tailed"`` (gradients, Integrated Gradients, LRP): to the 97th percentile, so
+  that a few extreme pixels no longer leave the rest of the map transparent;
+- ``"band"`` (unsigned maps living in a narrow band far from zero: RISE's
+  probabilities): from the 1st to the 99th percentile of the map, so that its structure
+  is not one even wash; the colour bar's numbers say how narrow the band is.
+- A *signed* map is always symmetric around zero: ``[-L, L]``, ``L`` the clipping
+  percentile of ``|map|`` (``"robust"`` or ``"heavy_tailed"``); zero is clear.
+
+Values beyond a scale's ends take the end colours (the colour bar marks them ``>=``).
+
+Overlays: an unsigned map is blended uniformly over the colour photo with a sequential
+colour map (``"inferno"`` by default), as in Grad-CAM's paper. A signed map is drawn over
+the photo in *grey*, its brightness stretched into a light band (:data:`CONTEXT_BAND`)
+whatever the photo (red, dark, bright, busy), in saturated reds and blues (the outer half
+of ColorBrewer's RdBu, darker with the value) with an opacity of ``sqrt(opacity *
+|value|)``: zero is clear, mid values still show, and red and blue never compete with the
+photo's own colours. Map pixels are enlarged with hard edges (nearest neighbour): a
+gradient's single-pixel speckles keep their colour instead of being blurred away.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol, TypeVar
+
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 # Colour maps as anchor colours (RGB 0-255) spaced evenly over [0, 1]. Sequential maps
 # follow matplotlib's (inferno, viridis: van der Walt & Smith, CC0); the diverging map
@@ -46,7 +69,246 @@ _ANCHORS: dict[str, list[tuple[int, int, int]]] = {
 
 SEQUENTIAL_MAPS: tuple[str, ...] = ("inferno", "viridis", "jet", "hot", "gray")
 DIVERGING_MAPS: tuple[str, ...] = ("red_blue",)
-DEFAULT_PERCENTILE = 99.5
+
+K = TypeVar("K", bound=Hashable)
+MapScaling = Literal["robust", "heavy_tailed", "band"]
+SCALINGS: tuple[MapScaling, ...] = ("robust", "heavy_tailed", "band")
+DEFAULT_UNIT = "arbitrary units"
+
+# Percentile of |map| at the end of the colour bar (symmetric: both ends when signed).
+CLIP_PERCENTILES: dict[MapScaling, float] = {"robust": 99.5, "heavy_tailed": 97.0}
+BAND_PERCENTILES = (1.0, 99.0)  # of the map: both ends of the colour bar (band maps)
+
+CONTEXT_BAND = (105.0, 235.0)  # grey levels the photo under a signed map is stretched to
+SIGNED_START = 0.5  # signed colours: from this far out on RdBu's halves (0 = white) to 1
+
+EXPORT_MIN_SIDE = 512  # exported tiles: at least this many pixels on the shorter side...
+EXPORT_MAX_SIDE = 1024  # ...the photo's own resolution up to this
+HOVER_CELLS = 56  # the page's value read-out: about this many cells on the longer side
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+class MapKind(Protocol):
+    """What display needs to know about a map: a :class:`~core.attribution.base.Method`
+    is one (its class attributes), and so is a :class:`MapStyle`."""
+
+    @property
+    def signed(self) -> bool:
+        """Meaningful signs: red for, blue against the class, symmetric around zero."""
+
+    @property
+    def scaling(self) -> MapScaling:
+        """``"robust"`` or ``"band"`` (see the module's docstring)."""
+
+    @property
+    def unit(self) -> str:
+        """What a value is, for colour bars and read-outs, e.g. ``"|gradient|"``."""
+
+
+@dataclass(frozen=True)
+class MapStyle:
+    """A :class:`MapKind` built by hand (a digit's maps drawn in red and blue, tests).
+
+    Attributes:
+        signed: Symmetric around zero, red for and blue against.
+        scaling: ``"robust"`` or ``"band"``.
+        unit: What a value is.
+    """
+
+    signed: bool
+    scaling: MapScaling = "robust"
+    unit: str = DEFAULT_UNIT
+
+    @classmethod
+    def of(cls, kind: MapKind, signed: bool | None = None) -> MapStyle:
+        """A kind's style, optionally drawn signed (or not) whatever it declares."""
+        return cls(kind.signed if signed is None else signed, kind.scaling, kind.unit)
+
+
+@dataclass(frozen=True)
+class DisplaySettings:
+    """How the user wants maps drawn (the page's sidebar; its defaults everywhere else).
+
+    Attributes:
+        opacity: Heatmap opacity, 0 (photo only) to 1 (map only). Signed maps reach
+            ``sqrt(opacity)`` at full strength: they are clear at zero, so they can be
+            drawn stronger where they speak without hiding the photo.
+        cmap: Colour map of unsigned maps (one of :data:`SEQUENTIAL_MAPS`); signed maps
+            always use ``"red_blue"``.
+        top_percent: Show only this share of the pixels (the most important), 0-100;
+            None shows all.
+    """
+
+    opacity: float = 0.55
+    cmap: str = "inferno"
+    top_percent: float | None = None
+
+
+DEFAULT_DISPLAY = DisplaySettings()
+
+
+# --------------------------------------------------------------------------- scales
+
+
+def _significant(value: float, digits: int = 3) -> str:
+    return f"{value:.{digits}g}"
+
+
+@dataclass(frozen=True)
+class ColourScale:
+    """What a tile's colours mean: the values at both ends of its colour bar.
+
+    Attributes:
+        low: The value drawn with the colour map's first colour (``-high`` when signed).
+        high: The value drawn with its last colour.
+        signed: Symmetric around zero; zero is clear.
+        unit: What a value is, e.g. ``"logit change"``.
+        cmap: The colour map.
+        data_min: The map's smallest value (values below ``low`` take its colour).
+        data_max: The map's largest value (values above ``high`` take its colour).
+    """
+
+    low: float
+    high: float
+    signed: bool
+    unit: str
+    cmap: str
+    data_min: float = 0.0
+    data_max: float = 0.0
+
+    @property
+    def clipped_low(self) -> bool:
+        """Some pixels lie below ``low`` (drawn with the first colour)."""
+        return self.data_min < self.low
+
+    @property
+    def clipped_high(self) -> bool:
+        """Some pixels lie above ``high`` (drawn with the last colour)."""
+        return self.data_max > self.high
+
+    def normalize(self, heatmap: np.ndarray) -> np.ndarray:
+        """Values -> [-1, 1] (signed) or [0, 1], clipped at the scale's ends.
+
+        Args:
+            heatmap: Raw float map ``(H, W)``; NaN counts as zero.
+
+        Returns:
+            Float32 array of the same shape (all zeros for an empty scale).
+        """
+        h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64))
+        if self.high <= self.low:
+            return np.zeros(h.shape, dtype=np.float32)
+        if self.signed:
+            return np.clip(h / self.high, -1, 1).astype(np.float32)
+        return np.clip((h - self.low) / (self.high - self.low), 0, 1).astype(np.float32)
+
+    @property
+    def exponent(self) -> int:
+        """The power of ten the colour bar's numbers are given in: 0 for ordinary
+        magnitudes, a multiple of 3 for tiny or huge ones (LRP's 1e-6, say)."""
+        peak = max(abs(self.low), abs(self.high))
+        if peak == 0 or 1e-2 <= peak < 1e4:
+            return 0
+        return 3 * math.floor(math.log10(peak) / 3)
+
+    @property
+    def bar_title(self) -> str:
+        """The colour bar's title: the unit, with the power of ten of its numbers."""
+        return f"{self.unit} (x 1e{self.exponent})" if self.exponent else self.unit
+
+    def ticks(self, count: int = 5) -> tuple[list[float], list[str]]:
+        """``count`` evenly spaced values from ``low`` to ``high`` and their labels for a
+        colour bar (3 significant digits, in units of ``10 ** exponent``; the clipped ends
+        marked ``<=`` / ``>=``)."""
+        values = [float(v) for v in np.linspace(self.low, self.high, count)]
+        texts = [_significant(v / 10**self.exponent) for v in values]
+        if self.signed and count % 2:
+            texts[count // 2] = "0"
+        if self.clipped_low:
+            texts[0] = "<=" + texts[0]
+        if self.clipped_high:
+            texts[-1] = ">=" + texts[-1]
+        return values, texts
+
+    def describe(self) -> str:
+        """One line for a caption, e.g. ``"Colours: 0 to 0.0132 |gradient| (higher
+        values drawn as 0.0132)"``."""
+        low, high = _significant(self.low), _significant(self.high)
+        clipped = [
+            f"lower values drawn as {low}" if self.clipped_low else "",
+            f"higher values drawn as {high}" if self.clipped_high else "",
+        ]
+        notes = "; ".join(c for c in clipped if c)
+        text = f"Colours: {low} to {high} {self.unit}"
+        return f"{text} ({notes})" if notes else text
+
+
+def default_cmap(signed: bool) -> str:
+    """``"red_blue"`` for signed maps, ``"inferno"`` otherwise."""
+    return "red_blue" if signed else "inferno"
+
+
+def _check_cmap(cmap: str) -> None:
+    if cmap not in _ANCHORS:
+        raise KeyError(f"unknown colour map {cmap!r}; have: {', '.join(_ANCHORS)}")
+
+
+def colour_scale(heatmap: np.ndarray, kind: MapKind, cmap: str | None = None) -> ColourScale:
+    """The colour scale a map is drawn with, as its kind declares (see the module's
+    docstring): percentile clipping, a low-to-high percentile band, or symmetric.
+
+    Args:
+        heatmap: Raw float map ``(H, W)``.
+        kind: The map's kind (a method, or a :class:`MapStyle`).
+        cmap: Colour map of an unsigned map (default inferno); signed maps use red_blue.
+
+    Returns:
+        The scale (``low == high`` only for a constant map).
+    """
+    h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64))
+    chosen = default_cmap(True) if kind.signed else (cmap or default_cmap(False))
+    _check_cmap(chosen)
+    data = {"data_min": float(h.min()), "data_max": float(h.max())}
+    clip = CLIP_PERCENTILES.get(kind.scaling, CLIP_PERCENTILES["robust"])
+    if kind.signed:
+        magnitude = np.abs(h)
+        limit = float(np.percentile(magnitude, clip))
+        limit = limit if limit > 0 else float(magnitude.max())
+        return ColourScale(-limit, limit, True, kind.unit, chosen, **data)
+    if kind.scaling == "band":
+        low, high = (float(v) for v in np.percentile(h, BAND_PERCENTILES))
+    else:
+        low = 0.0 if h.min() >= 0 else float(np.percentile(h, 100 - clip))
+        high = float(np.percentile(h, clip))
+    if high <= low:  # a near-constant map: its whole range (or nothing to show)
+        low, high = data["data_min"], data["data_max"]
+    return ColourScale(low, high, False, kind.unit, chosen, **data)
+
+
+def shared_scales(scales: Mapping[K, ColourScale]) -> dict[K, ColourScale]:
+    """Each map's scale widened to span every map of the same unit, sign and colour map
+    (the "same scale" option), so that equal colours mean equal values across tiles.
+
+    Args:
+        scales: Key (a method's name, say) -> the map's own scale.
+
+    Returns:
+        Key -> its scale on its group's range (its own when alone in its group).
+    """
+    groups: dict[tuple[str, bool, str], list[K]] = {}
+    for key, scale in scales.items():
+        groups.setdefault((scale.unit, scale.signed, scale.cmap), []).append(key)
+    shared: dict[K, ColourScale] = {}
+    for keys in groups.values():
+        low = min(scales[k].low for k in keys)
+        high = max(scales[k].high for k in keys)
+        shared.update((k, replace(scales[k], low=low, high=high)) for k in keys)
+    return shared
+
+
+# --------------------------------------------------------------------------- pixels
 
 
 def _lookup_table(name: str) -> np.ndarray:
@@ -59,46 +321,11 @@ def _lookup_table(name: str) -> np.ndarray:
 _TABLES: dict[str, np.ndarray] = {name: _lookup_table(name) for name in _ANCHORS}
 
 
-def default_cmap(signed: bool) -> str:
-    """``"red_blue"`` for signed maps, ``"inferno"`` otherwise."""
-    return "red_blue" if signed else "inferno"
-
-
-def normalize(
-    heatmap: np.ndarray, signed: bool, percentile: float = DEFAULT_PERCENTILE
-) -> np.ndarray:
-    """Scale a map for display.
-
-    Args:
-        heatmap: Float array ``(H, W)``.
-        signed: True: symmetric scaling to [-1, 1] (0 stays 0). False: [0, 1], from 0
-            (or from the low percentile when the map has negative values).
-        percentile: Values at or beyond this percentile of the magnitude map to +-1.
-
-    Returns:
-        Float32 array of the same shape (all zeros for a constant-zero map).
-    """
-    h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64))
-    if signed:
-        scale = np.percentile(np.abs(h), percentile)
-        scale = scale if scale > 0 else np.abs(h).max()
-        if scale <= 0:
-            return np.zeros(h.shape, dtype=np.float32)
-        return np.clip(h / scale, -1, 1).astype(np.float32)
-    low = 0.0 if h.min() >= 0 else float(np.percentile(h, 100 - percentile))
-    high = float(np.percentile(h, percentile))
-    if high <= low:
-        high = float(h.max())
-    if high <= low:
-        return np.zeros(h.shape, dtype=np.float32)
-    return np.clip((h - low) / (high - low), 0, 1).astype(np.float32)
-
-
 def colorize(values: np.ndarray, cmap: str, signed: bool) -> np.ndarray:
-    """Colours for normalised values.
+    """Colours for normalised values, straight from the colour map.
 
     Args:
-        values: Output of :func:`normalize`: [-1, 1] if ``signed``, else [0, 1].
+        values: Output of :meth:`ColourScale.normalize`: [-1, 1] if ``signed``, else [0, 1].
         cmap: A name from :data:`SEQUENTIAL_MAPS` or :data:`DIVERGING_MAPS`.
         signed: How ``values`` are scaled.
 
@@ -108,11 +335,73 @@ def colorize(values: np.ndarray, cmap: str, signed: bool) -> np.ndarray:
     Raises:
         KeyError: unknown colour map.
     """
-    if cmap not in _TABLES:
-        raise KeyError(f"unknown colour map {cmap!r}; have: {', '.join(_TABLES)}")
+    _check_cmap(cmap)
     unit = (values + 1) / 2 if signed else values  # -> [0, 1]
     index = np.clip(np.round(unit * 255), 0, 255).astype(np.int64)
     return _TABLES[cmap][index].round().astype(np.uint8)
+
+
+def paint(
+    values: np.ndarray, signed: bool, cmap: str, opacity: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The colour and the opacity an overlay paints for normalised values.
+
+    Unsigned: the colour map's colour, with ``opacity`` everywhere. Signed: the outer
+    half of the diverging map (from :data:`SIGNED_START` on each side, darker with
+    ``|value|``), with an opacity of ``sqrt(opacity * |value|)``: clear at zero, 71% of
+    the full opacity at half the scale.
+
+    Args:
+        values: Normalised values (any shape).
+        signed: How ``values`` are scaled.
+        cmap: The colour map.
+        opacity: The user's opacity, 0-1.
+
+    Returns:
+        ``(colours, alpha)``: float ``(..., 3)`` in 0-255 and float ``(...)`` in 0-1.
+    """
+    _check_cmap(cmap)
+    strength = float(np.clip(opacity, 0, 1))
+    v = np.asarray(values, dtype=np.float32)
+    if not signed:
+        index = np.clip(np.round(v * 255), 0, 255).astype(np.int64)
+        return _TABLES[cmap][index], np.full(v.shape, strength, dtype=np.float32)
+    magnitude = np.abs(v)
+    position = 0.5 + 0.5 * np.sign(v) * (SIGNED_START + (1 - SIGNED_START) * magnitude)
+    index = np.clip(np.round(position * 255), 0, 255).astype(np.int64)
+    return _TABLES[cmap][index], np.sqrt(strength * magnitude)
+
+
+def bar_colours(scale: ColourScale, opacity: float, count: int = 256) -> np.ndarray:
+    """The colour bar: what the overlay paints from ``low`` to ``high``.
+
+    Unsigned maps: the colour map itself. Signed maps: their colour and opacity over the
+    middle grey of :data:`CONTEXT_BAND` (what a grey photo shows), so that the bar's
+    middle is the photo's grey, as the clear zero of the tiles.
+
+    Args:
+        scale: The colour scale.
+        opacity: The user's opacity, 0-1.
+        count: Colours along the bar.
+
+    Returns:
+        uint8 ``(count, 3)``.
+    """
+    values = np.linspace(-1 if scale.signed else 0, 1, count, dtype=np.float32)
+    colours, alpha = paint(values, scale.signed, scale.cmap, opacity)
+    if scale.signed:
+        grey = sum(CONTEXT_BAND) / 2
+        colours = grey * (1 - alpha[:, None]) + colours * alpha[:, None]
+    return np.clip(np.round(colours), 0, 255).astype(np.uint8)
+
+
+def colour_stops(scale: ColourScale, opacity: float, count: int = 33) -> list[list[object]]:
+    """:func:`bar_colours` as a Plotly ``colorscale``: ``[[0.0, "rgb(r,g,b)"], ...]``."""
+    colours = bar_colours(scale, opacity, count)
+    positions = np.linspace(0, 1, count)
+    return [
+        [float(p), f"rgb({r},{g},{b})"] for p, (r, g, b) in zip(positions, colours, strict=True)
+    ]
 
 
 def top_mask(heatmap: np.ndarray, percent: float, signed: bool) -> np.ndarray:
@@ -135,14 +424,37 @@ def top_mask(heatmap: np.ndarray, percent: float, signed: bool) -> np.ndarray:
     return mask & (h > 0) if signed or h.min() >= 0 else mask
 
 
-def _resize(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Float map to PIL ``size`` (W, H) by bilinear interpolation."""
+def _enlarge(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Map values to PIL ``size`` (W, H), each map pixel a hard-edged block (nearest
+    neighbour): a single-pixel speckle keeps its full colour."""
     if values.shape[::-1] == tuple(size):
         return values
     resized = Image.fromarray(values.astype(np.float32), mode="F").resize(
-        size, Image.Resampling.BILINEAR
+        size, Image.Resampling.NEAREST
     )
     return np.asarray(resized, dtype=np.float32)
+
+
+def grey_context(image: Image.Image) -> np.ndarray:
+    """The photo under a signed map: grey, its brightness stretched into
+    :data:`CONTEXT_BAND` (its 2nd to 98th percentile), whatever its colours and exposure.
+
+    A red photo no longer hides red evidence, a dark one is lifted, a bright one is
+    toned down, and a busy one keeps its shapes at a contrast the map's colours beat.
+
+    Args:
+        image: Any PIL image.
+
+    Returns:
+        Float32 ``(H, W, 3)`` grey levels.
+    """
+    luminance = np.asarray(image.convert("L"), dtype=np.float32)  # (H, W)
+    low, high = np.percentile(luminance, (2, 98))
+    spread = float(high - low)
+    unit = (luminance - low) / spread if spread > 1 else np.full_like(luminance, 0.5)
+    bottom, top = CONTEXT_BAND
+    grey = bottom + (top - bottom) * np.clip(unit, 0, 1)
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def overlay(
@@ -150,19 +462,20 @@ def overlay(
     values: np.ndarray,
     signed: bool,
     cmap: str | None = None,
-    opacity: float = 0.5,
+    opacity: float = 0.55,
     mask: np.ndarray | None = None,
     dim: float = 0.35,
 ) -> Image.Image:
     """Draw normalised values over an image.
 
     Args:
-        image: The picture the map belongs to (any size; the map is resized to it).
-        values: Output of :func:`normalize`.
-        signed: How ``values`` are scaled. Signed maps are drawn with an opacity
-            growing with ``sqrt(|value|)`` (zero = transparent); unsigned ones uniformly.
+        image: The picture the map belongs to (any size; the map is enlarged to it).
+        values: Output of :meth:`ColourScale.normalize`.
+        signed: How ``values`` are scaled. Signed maps are drawn over the photo in grey
+            (:func:`grey_context`); unsigned ones over the colour photo (see
+            :func:`paint` for the colours and opacities).
         cmap: Colour map; default :func:`default_cmap`.
-        opacity: 0 = only the image, 1 = only the heatmap.
+        opacity: 0 = only the image, 1 = only the heatmap (signed: at full strength).
         mask: Optional boolean ``(H, W)`` (map resolution): outside it the image is
             dimmed and no heat is drawn.
         dim: Brightness kept outside the mask.
@@ -170,15 +483,13 @@ def overlay(
     Returns:
         RGB image of ``image``'s size.
     """
-    base = np.asarray(image.convert("RGB"), dtype=np.float32)  # (H, W, 3)
     size = image.size
-    v = _resize(np.asarray(values, dtype=np.float32), size)
-    colours = colorize(v, cmap or default_cmap(signed), signed).astype(np.float32)
-    # Signed maps: opacity grows with sqrt|value| so that weak evidence stays visible.
-    alpha = float(np.clip(opacity, 0, 1)) * (np.sqrt(np.abs(v)) if signed else np.ones_like(v))
+    base = grey_context(image) if signed else np.asarray(image.convert("RGB"), dtype=np.float32)
+    v = _enlarge(np.asarray(values, dtype=np.float32), size)  # (H, W)
+    colours, alpha = paint(v, signed, cmap or default_cmap(signed), opacity)
     alpha = alpha[..., None]  # (H, W, 1)
     if mask is not None:
-        inside = _resize(mask.astype(np.float32), size)[..., None] >= 0.5
+        inside = _enlarge(mask.astype(np.float32), size)[..., None] >= 0.5
         alpha = np.where(inside, alpha, 0.0)
         base = np.where(inside, base, base * dim)
     out = base * (1 - alpha) + colours * alpha
@@ -188,32 +499,236 @@ def overlay(
 def render(
     image: Image.Image,
     heatmap: np.ndarray,
-    signed: bool,
-    cmap: str | None = None,
-    opacity: float = 0.5,
-    top_percent: float | None = None,
-    percentile: float = DEFAULT_PERCENTILE,
+    kind: MapKind,
+    settings: DisplaySettings = DEFAULT_DISPLAY,
+    scale: ColourScale | None = None,
 ) -> Image.Image:
-    """Normalise, colour and overlay a raw heatmap in one call.
+    """A raw map over its photo, the way every page, the command line and the reports
+    draw it.
 
     Args:
-        image: The picture the map belongs to.
+        image: The picture the map belongs to (any size: the map is enlarged to it).
         heatmap: Raw float map ``(H, W)``.
-        signed: The map's sign is meaningful (red for, blue against).
-        cmap: Colour map; default red_blue for signed maps, inferno otherwise.
-        opacity: Heatmap opacity, 0-1.
-        top_percent: Keep only this share of pixels (the most important), 0-100.
-        percentile: Normalisation percentile.
+        kind: The map's kind (its method, or a :class:`MapStyle`).
+        settings: Opacity, colour map, top-x% mask.
+        scale: The colour scale (a shared one, say); default :func:`colour_scale`.
 
     Returns:
         RGB image of ``image``'s size.
     """
-    values = normalize(heatmap, signed, percentile)
-    mask = top_mask(heatmap, top_percent, signed) if top_percent is not None else None
-    return overlay(image, values, signed, cmap, opacity, mask)
+    scale = scale or colour_scale(heatmap, kind, settings.cmap)
+    values = scale.normalize(heatmap)
+    top = settings.top_percent
+    mask = top_mask(heatmap, top, scale.signed) if top is not None and top < 100 else None
+    return overlay(image, values, scale.signed, scale.cmap, settings.opacity, mask)
 
 
-def heatmap_image(heatmap: np.ndarray, signed: bool, cmap: str | None = None) -> Image.Image:
-    """The map alone as an RGB image (no underlying photo), e.g. for 28 x 28 digits."""
-    values = normalize(heatmap, signed)
-    return Image.fromarray(colorize(values, cmap or default_cmap(signed), signed), mode="RGB")
+def heatmap_image(heatmap: np.ndarray, kind: MapKind, cmap: str | None = None) -> Image.Image:
+    """The map alone as an RGB image (no underlying photo): the colour map's colours."""
+    scale = colour_scale(heatmap, kind, cmap)
+    return Image.fromarray(colorize(scale.normalize(heatmap), scale.cmap, scale.signed), "RGB")
+
+
+# --------------------------------------------------------------------------- values
+
+
+def hover_grid(heatmap: np.ndarray, cells: int = HOVER_CELLS) -> tuple[np.ndarray, int]:
+    """A coarse grid of a map's raw values, for a value read-out under the pointer.
+
+    Args:
+        heatmap: Raw float map ``(H, W)``.
+        cells: About this many cells along the longer side.
+
+    Returns:
+        ``(grid, cell)``: the mean of each ``cell x cell`` block of pixels, float32
+        ``(ceil(H / cell), ceil(W / cell))`` (edge blocks average the pixels they have),
+        and ``cell`` in map pixels.
+    """
+    h = np.asarray(heatmap, dtype=np.float32)
+    cell = max(1, math.ceil(max(h.shape) / cells))
+    rows, columns = math.ceil(h.shape[0] / cell), math.ceil(h.shape[1] / cell)
+    padded = np.full((rows * cell, columns * cell), np.nan, dtype=np.float32)
+    padded[: h.shape[0], : h.shape[1]] = h
+    # (rows * cell, columns * cell) -> (rows, cell, columns, cell) -> mean over the cells
+    blocks = padded.reshape(rows, cell, columns, cell)
+    return np.nanmean(blocks, axis=(1, 3)).astype(np.float32), cell
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def export_side(native_side: float) -> int:
+    """Pixels on the shorter side of an exported tile: the photo's own resolution of
+    the region the model sees, at least :data:`EXPORT_MIN_SIDE` (a slide) and at most
+    :data:`EXPORT_MAX_SIDE`."""
+    return int(min(EXPORT_MAX_SIDE, max(EXPORT_MIN_SIDE, round(native_side))))
+
+
+class Cropper(Protocol):
+    """What an export needs of a model (an :class:`~core.models.ImageModel` is one)."""
+
+    def crop(self, img: Image.Image, side: int | None = None) -> Image.Image:
+        """The region the network sees, ``side`` pixels on its shorter side."""
+
+    def crop_side(self, img: Image.Image) -> float:
+        """The photo's own pixels on the shorter side of that region."""
+
+
+def export_tile(
+    model: Cropper,
+    image: Image.Image,
+    heatmap: np.ndarray,
+    kind: MapKind,
+    settings: DisplaySettings = DEFAULT_DISPLAY,
+    scale: ColourScale | None = None,
+    title: str = "",
+    side: int | None = None,
+) -> Image.Image:
+    """A tile as a file (the page's PNG download, the command line, the HTML report and
+    the evidence bundle): the map over the photo at the photo's resolution
+    (:func:`export_side`), its title and its colour bar.
+
+    Args:
+        model: The model the map explains (its crop).
+        image: The photo, as decoded (not cropped).
+        heatmap: Raw float map ``(H, W)``.
+        kind: The map's kind (its method).
+        settings: Opacity, colour map, top-x%.
+        scale: The colour scale; default the map's own.
+        title: Above the picture (the method's name, say).
+        side: Pixels on the picture's shorter side; default :func:`export_side`.
+
+    Returns:
+        RGB image.
+    """
+    crop = model.crop(image, side or export_side(model.crop_side(image)))
+    scale = scale or colour_scale(heatmap, kind, settings.cmap)
+    picture = render(crop, heatmap, kind, settings, scale)
+    return with_colour_bar(picture, scale, settings.opacity, title)
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    # Pillow's bundled font (FreeType when Pillow has it, else its small bitmap font).
+    return ImageFont.load_default(size=size)
+
+
+def _fitting_labels(
+    scale: ColourScale, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int, gap: int
+) -> list[str]:
+    """The colour bar's labels: 5, or fewer when long numbers would touch."""
+    for count in (5, 3, 2):
+        labels = scale.ticks(count)[1]
+        step = width / (count - 1)
+        sizes = [font.getlength(label) for label in labels]
+        # The ends are aligned to the bar's ends, the others centred on their tick.
+        room = [sizes[0], *[z / 2 for z in sizes[1:-1]]]
+        if all(
+            room[i] + (sizes[i + 1] if i + 1 == count - 1 else sizes[i + 1] / 2) + gap <= step
+            for i in range(count - 1)
+        ):
+            return labels
+    return scale.ticks(2)[1]
+
+
+def with_colour_bar(
+    picture: Image.Image,
+    scale: ColourScale,
+    opacity: float = DEFAULT_DISPLAY.opacity,
+    title: str = "",
+) -> Image.Image:
+    """A tile for a file: a title above the picture, its colour bar below it (five
+    numbers and the unit), all in proportion to the picture's width.
+
+    Args:
+        picture: A rendered tile (:func:`render`).
+        scale: Its colour scale.
+        opacity: The opacity it was drawn with (a signed map's bar shows it).
+        title: What the map is (e.g. the method's name); none when empty.
+
+    Returns:
+        RGB image, ``picture``'s width, taller by the title and the bar.
+    """
+    width, height = picture.size
+    text = max(12, round(width / 28))  # font size in pixels
+    pad = text // 2
+    font = _font(text)
+    ink, grey = (20, 20, 20), (90, 90, 90)
+    title_h = text + 2 * pad if title else 0
+    bar_h = max(8, round(text * 0.9))
+    bar_w = width - 6 * pad
+    bottom = pad + bar_h + pad // 2 + text + pad // 2 + text + pad
+    canvas = Image.new("RGB", (width, title_h + height + bottom), "white")
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((pad, pad), title, fill=ink, font=font)
+    canvas.paste(picture.convert("RGB"), (0, title_h))
+    row = bar_colours(scale, opacity, bar_w)  # (bar_w, 3)
+    left, top = 3 * pad, title_h + height + pad
+    canvas.paste(Image.fromarray(np.repeat(row[None], bar_h, axis=0), "RGB"), (left, top))
+    draw.rectangle((left - 1, top - 1, left + bar_w, top + bar_h), outline=grey)
+    labels = _fitting_labels(scale, font, bar_w, pad)
+    for i, label in enumerate(labels):
+        x = left + round(i * (bar_w - 1) / (len(labels) - 1))
+        anchor = "la" if i == 0 else ("ra" if i == len(labels) - 1 else "ma")
+        draw.line((x, top + bar_h, x, top + bar_h + pad // 2), fill=grey)
+        draw.text((x, top + bar_h + pad // 2), label, fill=ink, font=font, anchor=anchor)
+    caption = scale.bar_title + (": red = for the class, blue = against" if scale.signed else "")
+    where = (width // 2, top + bar_h + pad + text)
+    draw.text(where, caption, fill=(60, 60, 60), font=font, anchor="ma")
+    return canvas
+
+
+# --------------------------------------------------------------------------- readability
+
+STRONG_SHARE = 10.0  # % of pixels: an unsigned map's strongest (by value)
+STRONG_SIGNED_SHARE = 5.0  # % of pixels: a signed map's strongest (by |value|)
+
+
+def _l1(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).sum())
+
+
+def contrast_levels(picture: Image.Image, heatmap: np.ndarray, signed: bool) -> dict[str, float]:
+    """How well a tile tells a map's strongest pixels from its weakest (issue 22).
+
+    In RGB levels: the sum over R, G and B of the absolute difference between the mean
+    colour the tile paints on the map's strongest pixels and on its weakest half (the
+    half with the smallest ``|map|``), 0-765. Strongest: the top :data:`STRONG_SHARE` %
+    of an unsigned map; for a signed map, the top :data:`STRONG_SIGNED_SHARE` % of
+    ``|map|``, positive or negative, each sign's mean colour compared apart (red and blue
+    are not averaged into purple), weighted by its pixels.
+
+    Args:
+        picture: The rendered tile (any size: averaged down to the map's resolution).
+        heatmap: The raw map ``(H, W)``.
+        signed: How the map is drawn.
+
+    Returns:
+        ``{"levels": ...}``, and for a signed map also, for each sign among the
+        strongest pixels, ``"for"`` / ``"against"``; and, stricter, each sign's own top
+        :data:`STRONG_SIGNED_SHARE` % of its pixels against the weakest half,
+        ``"for_own"`` / ``"against_own"`` (a sign with no pixel is left out).
+    """
+    h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64))
+    rows, columns = h.shape
+    small = picture.convert("RGB").resize((columns, rows), Image.Resampling.BOX)
+    rgb = np.asarray(small, dtype=np.float64).reshape(-1, 3)  # (H * W, 3)
+    flat = h.reshape(-1)
+    magnitude = np.abs(flat)
+    weak = rgb[magnitude <= np.percentile(magnitude, 50)].mean(axis=0)
+    if not signed:
+        strong = magnitude >= np.percentile(magnitude, 100 - STRONG_SHARE)
+        return {"levels": _l1(rgb[strong].mean(axis=0), weak)}
+    strong = (magnitude >= np.percentile(magnitude, 100 - STRONG_SIGNED_SHARE)) & (magnitude > 0)
+    result: dict[str, float] = {}
+    total = 0.0
+    for name, side in (("for", flat > 0), ("against", flat < 0)):
+        chosen = strong & side
+        if chosen.any():
+            result[name] = _l1(rgb[chosen].mean(axis=0), weak)
+            total += result[name] * int(chosen.sum())
+        if side.any():
+            own = side & (magnitude >= np.percentile(magnitude[side], 100 - STRONG_SIGNED_SHARE))
+            result[f"{name}_own"] = _l1(rgb[own].mean(axis=0), weak)
+    result["levels"] = total / max(1, int(strong.sum()))
+    return result

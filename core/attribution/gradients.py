@@ -76,6 +76,8 @@ class Saliency(Method):
     paper = "https://arxiv.org/abs/1312.6034"
     citation = "Simonyan, Vedaldi & Zisserman 2014"
     signed = False
+    unit = "|gradient|"
+    scaling = "heavy_tailed"
 
     def compute(
         self, run: Attributor, target: int, params: Params, progress: Progress | None
@@ -125,6 +127,8 @@ class IntegratedGradients(Method):
     paper = "https://arxiv.org/abs/1703.01365"
     citation = "Sundararajan, Taly & Yan 2017"
     signed = True
+    unit = "logit change"
+    scaling = "heavy_tailed"
     params = (
         Param(
             "steps",
@@ -179,6 +183,8 @@ class SmoothGrad(Method):
     paper = "https://arxiv.org/abs/1706.03825"
     citation = "Smilkov et al. 2017"
     signed = False
+    unit = "|gradient|"
+    scaling = "heavy_tailed"
     stochastic = True
     params = (
         Param("samples", 25, "Noisy copies averaged.", "int", 1, 200, 1),

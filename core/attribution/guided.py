@@ -105,6 +105,8 @@ class GuidedBackprop(Method):
     paper = "https://arxiv.org/abs/1412.6806"
     citation = "Springenberg et al. 2015"
     signed = False
+    unit = "|guided gradient|"
+    scaling = "heavy_tailed"
 
     def compute(
         self, run: Attributor, target: int, params: Params, progress: Progress | None
@@ -135,6 +137,8 @@ class DeconvNet(Method):
     paper = "https://arxiv.org/abs/1311.2901"
     citation = "Zeiler & Fergus 2014"
     signed = False
+    unit = "|DeconvNet signal|"
+    scaling = "heavy_tailed"
 
     def compute(
         self, run: Attributor, target: int, params: Params, progress: Progress | None

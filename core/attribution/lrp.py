@@ -357,6 +357,8 @@ class LRP(Method):
     paper = "https://doi.org/10.1371/journal.pone.0130140"
     citation = "Bach et al. 2015"
     signed = True
+    unit = "relevance"
+    scaling = "heavy_tailed"
     params = (
         Param(
             "rule",

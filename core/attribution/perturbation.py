@@ -55,6 +55,7 @@ class Occlusion(Method):
     paper = "https://arxiv.org/abs/1311.2901"
     citation = "Zeiler & Fergus 2014"
     signed = True
+    unit = "logit drop per patch"
     needs_gradients = False
     params = (
         Param("patch", 32, "Side of the square patch.", "int", 2, 224, 1, unit="input pixels"),
@@ -209,6 +210,7 @@ class Lime(Method):
     paper = "https://arxiv.org/abs/1602.04938"
     citation = "Ribeiro, Singh & Guestrin 2016"
     signed = True
+    unit = "logit change per superpixel"
     stochastic = True
     needs_gradients = False
     params = (

@@ -80,6 +80,8 @@ class RISE(Method):
     paper = "https://arxiv.org/abs/1806.07421"
     citation = "Petsiuk, Das & Saenko 2018"
     signed = False
+    unit = "probability"
+    scaling = "band"
     stochastic = True
     needs_gradients = False
     params = (

@@ -102,6 +102,7 @@ class ScoreCAM(Method):
     paper = "https://arxiv.org/abs/1910.01279"
     citation = "Wang et al. 2020"
     signed = False
+    unit = "score-weighted activation"
     needs_gradients = False
     params = (LAYER,)
 

@@ -6,7 +6,7 @@ picklable) that the driver writes (:mod:`core.cli.writers`), so the two engines 
 same results by construction. The computation is the page's: the image is decoded by
 :func:`core.common.load_image`, explained by an :class:`~core.attribution.Attributor`
 (forward-only methods on the model's forward engine), drawn by
-:func:`core.attribution.display.render` with the page's opacity, and scored by
+:func:`core.attribution.display.export_tile` as the page exports a tile, and scored by
 :func:`core.evaluation.curve` with RISE's defaults.
 """
 
@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from core.attribution import METHODS, Attribution, Attributor
-from core.attribution.display import render
+from core.attribution.display import DisplaySettings, export_tile
 from core.cli.inputs import Failure, Item
 from core.common import ImageLoadError, load_image
 from core.evaluation import DEFAULT_SUBSTRATE, curve, model_forward
@@ -192,10 +192,12 @@ def _one_method(
     item: Item,
     run: Attributor,
     crop: Image.Image,
+    image: Image.Image,
     request: MapRequest,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], bytes]:
     """One method on one image (``run``: the image's Attributor, for the curves; ``crop``:
-    the picture the network sees): its map, its curves, its PNG.
+    the picture the network sees; ``image``: the decoded photo): its map, its curves, its
+    PNG (the page's exported tile, with its colour bar).
 
     Returns:
         The row's method columns (seconds, engine, AUCs, params, files), the arrays for
@@ -225,8 +227,8 @@ def _one_method(
         row[f"{metric}_auc"] = scored.auc
         arrays["fractions"] = scored.fractions.astype(np.float32)  # the curves' x
         arrays[f"{name}.{metric}"] = scored.probabilities.astype(np.float32)
-    cmap = None if method.signed else job.cmap
-    picture = render(crop, result.heatmap, method.signed, cmap, job.opacity)
+    settings = DisplaySettings(job.opacity, job.cmap)
+    picture = export_tile(model, image, result.heatmap, method, settings, title=method.title)
     return row, arrays, _png(picture)
 
 
@@ -280,7 +282,7 @@ def explain_image(job: Job, model: ImageModel, item: Item) -> ImageResult:
     for name in job.methods:
         try:
             request = map_request(model, digest, target, name, job.params[name])
-            columns, maps, png = _one_method(job, model, item, run, crop, request)
+            columns, maps, png = _one_method(job, model, item, run, crop, image, request)
         except Exception as err:  # noqa: BLE001 - one failing method must not stop the rest
             # One policy with the page (core.pipeline.outcome_of_error): a method that
             # cannot explain this model, or bad settings, fail again on a rerun; anything

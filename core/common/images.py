@@ -168,18 +168,19 @@ def encode_image(picture: Image.Image, image_format: str = "PNG", quality: int =
     return buffer.getvalue()
 
 
-def data_uri(picture: Image.Image, image_format: str = "PNG") -> str:
+def data_uri(picture: Image.Image, image_format: str = "PNG", quality: int = 95) -> str:
     """A data URI of an image, to inline it in HTML or hand it to a browser component.
 
     Args:
         picture: The image.
         image_format: ``"PNG"`` (lossless) or ``"JPEG"`` (a photo in about a tenth of the
             bytes).
+        quality: JPEG quality (see :func:`encode_image`).
 
     Returns:
         ``data:<MIME type>;base64,...``.
     """
-    encoded = base64.b64encode(encode_image(picture, image_format)).decode()
+    encoded = base64.b64encode(encode_image(picture, image_format, quality)).decode()
     fmt = "JPEG" if image_format.upper() == "JPG" else image_format.upper()
     return f"data:{Image.MIME[fmt]};base64,{encoded}"  # PIL's own format -> MIME type table
 

@@ -102,7 +102,7 @@ class ImageModel:
         """``(C, H, W)`` of one input (the forward engine's key)."""
         return (self.channels, *self.input_size)
 
-    def crop(self, img: Image.Image) -> Image.Image:
+    def crop(self, img: Image.Image, side: int | None = None) -> Image.Image:
         """Resize (shorter side to ``resize_size``) and centre-crop to ``input_size``.
 
         This is exactly the picture the network sees, before normalisation, so pages
@@ -110,17 +110,28 @@ class ImageModel:
 
         Args:
             img: Any PIL image; converted to RGB (to greyscale for a 1-channel model).
+            side: The same region at this many pixels on its shorter side instead (a
+                sharper picture to draw a map over, an export); None: ``input_size``.
 
         Returns:
             An RGB (or, for a 1-channel model, ``"L"``) PIL image of size ``input_size``
-            (W x H in PIL's terms).
+            (W x H in PIL's terms), scaled by ``side / min(input_size)`` when ``side`` is
+            given.
         """
+        factor = 1.0 if side is None else side / min(self.input_size)
+        resize = round(self.resize_size * factor)
+        size = [round(s * factor) for s in self.input_size]
         img = to_rgb(img)
         if self.channels == 1:
             img = img.convert("L")  # ITU-R 601 luma, as torchvision's Grayscale
-        img = _trim_long_side(img, self.resize_size, max(self.input_size))
-        img = TF.resize(img, self.resize_size, interpolation=self.interpolation, antialias=True)
-        return TF.center_crop(img, list(self.input_size))
+        img = _trim_long_side(img, resize, max(size))
+        img = TF.resize(img, resize, interpolation=self.interpolation, antialias=True)
+        return TF.center_crop(img, size)
+
+    def crop_side(self, img: Image.Image) -> float:
+        """Pixels of ``img`` itself on the shorter side of the region :meth:`crop` keeps
+        (the photo's own resolution of what the network sees)."""
+        return min(img.size) * min(self.input_size) / self.resize_size
 
     def normalize(self, img: Image.Image) -> torch.Tensor:
         """Turn an already cropped RGB image into the network's input.

@@ -1,10 +1,11 @@
 """The evidence bundle: a zip that holds an explained prediction and recomputes itself.
 
 Contents: ``manifest.json`` (the image's and the weights' SHA-256, the model, the class,
-every method's parameters and seed, times, engines, the trust metrics when computed, the
-versions), the photo's file as uploaded, ``maps.npz`` (the maps as shown), and a small
-``reproduce.py`` that recomputes every map with this project's core and reports the
-largest difference (:func:`reproduce`).
+every method's parameters and seed, times, engines, colour scale, the trust metrics when
+computed, the versions), the photo's file as uploaded, ``maps.npz`` (the maps as shown),
+``tiles/<method>.png`` (each map drawn as the page exports it, 512 px, with its colour
+bar), and a small ``reproduce.py`` that recomputes every map with this project's core and
+reports the largest difference (:func:`reproduce`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from core.attribution import Attribution
+from core.attribution import METHODS, Attribution
+from core.attribution.display import EXPORT_MIN_SIDE, colour_scale, export_tile
 from core.common.images import load_image
-from core.models import load_model
+from core.models import ImageModel, load_model
 from core.models.engine import weights_hash
 from core.pipeline import compute_map, map_request
-from core.reports.exports import npz_bytes, read_npz
+from core.reports.exports import npz_bytes, png_bytes, read_npz
 from core.reports.panel import Panel
 from core.reports.versions import library_versions
 
@@ -66,6 +68,7 @@ def image_name(panel: Panel) -> str:
 
 def manifest(panel: Panel) -> dict[str, Any]:
     """The bundle's ``manifest.json`` as a dict."""
+    scales = {name: colour_scale(r.heatmap, METHODS[name]) for name, r in panel.maps.items()}
     return {
         "format": FORMAT,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -78,7 +81,10 @@ def manifest(panel: Panel) -> dict[str, Any]:
                  for p in panel.predictions],
         "methods": {
             name: {"params": record.params, "seed": record.params.get("seed"),
-                   "seconds": record.seconds, "engine": record.engine}
+                   "seconds": record.seconds, "engine": record.engine,
+                   "tile": tile_name(name),
+                   "colours": {"low": scales[name].low, "high": scales[name].high,
+                               "unit": scales[name].unit, "signed": scales[name].signed}}
             for name, record in panel.maps.items()
         },
         "metrics": None if panel.faithfulness is None else {
@@ -91,13 +97,24 @@ def manifest(panel: Panel) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def evidence_bundle(panel: Panel) -> bytes:
-    """The bundle as zip bytes."""
+def tile_name(method: str) -> str:
+    """A map's picture inside the bundle."""
+    return f"tiles/{method}.png"
+
+
+def evidence_bundle(panel: Panel, model: ImageModel) -> bytes:
+    """The bundle as zip bytes (``model``: the panel's, for the tiles' crop)."""
     buffer = io.BytesIO()
+    image = load_image(panel.image_bytes).image
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(MANIFEST, json.dumps(manifest(panel), indent=2))
         archive.writestr(image_name(panel), panel.image_bytes)
         archive.writestr(MAPS, npz_bytes({k: r.heatmap for k, r in panel.maps.items()}))
+        for name, record in panel.maps.items():
+            method = METHODS[name]
+            tile = export_tile(model, image, record.heatmap, method, title=method.title,
+                               side=EXPORT_MIN_SIDE)  # fmt: skip
+            archive.writestr(tile_name(name), png_bytes(tile))
         archive.writestr(SCRIPT, REPRODUCE_SCRIPT)
     return buffer.getvalue()
 

@@ -6,7 +6,7 @@ import html
 from datetime import UTC, datetime
 
 from core.attribution import METHODS
-from core.attribution.display import render
+from core.attribution.display import EXPORT_MIN_SIDE, export_tile
 from core.common.images import data_uri, load_image
 from core.models import ImageModel
 from core.reports.panel import Panel
@@ -40,7 +40,8 @@ def html_report(panel: Panel, model: ImageModel) -> str:
     Returns:
         A self-contained HTML document (no external file, no script).
     """
-    crop = model.crop(load_image(panel.image_bytes).image)
+    image = load_image(panel.image_bytes).image
+    crop = model.crop(image)
     esc = html.escape
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>CNN Explainer: "
@@ -62,10 +63,11 @@ def html_report(panel: Panel, model: ImageModel) -> str:
     ]
     for record in panel.maps.values():
         method = METHODS[record.method]
-        picture = render(crop, record.heatmap, method.signed)
+        # The page's exported tile (its colour bar), at 512 px: a JPEG keeps the file light.
+        picture = export_tile(model, image, record.heatmap, method, side=EXPORT_MIN_SIDE)
         settings = ", ".join(f"{k}={v}" for k, v in record.params.items()) or "no parameters"
         parts.append(
-            f"<figure><img alt='{esc(method.title)}' src='{data_uri(picture)}'><figcaption>"
+            f"<figure><img alt='{esc(method.title)}' src='{data_uri(picture, 'JPEG')}'><figcaption>"
             f"<b>{esc(method.title)}</b> · {record.seconds:.2f} s on {esc(record.engine)}<br>"
             f"{esc(settings)}<br><a href='{esc(method.paper)}'>{esc(method.citation)}</a>"
             "</figcaption></figure>"

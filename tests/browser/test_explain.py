@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.attribution import METHODS
 from tests.browser.helpers import (
     SCRIPT_TIMEOUT_MS,
     assert_no_error,
@@ -49,11 +50,21 @@ def test_uploaded_photo_gets_its_maps(page, app_url) -> None:  # type: ignore[no
     main.get_by_text("maps ready.").wait_for(timeout=SCRIPT_TIMEOUT_MS)
     assert "transparent.png, as EfficientNet-Lite0" in main.inner_text()
     assert "Converted from RGB with transparency" in main.inner_text()
-    captions = main.locator('[data-testid="stImageCaption"]').all_inner_texts()
-    tiles = [c for c in captions if " · " in c]
+    captions = main.locator('[data-testid="stCaptionContainer"]').all_inner_texts()
+    tiles = [c.strip() for c in captions if " · " in c and c.strip().endswith(")")]
     assert len(tiles) >= 5
     assert any(c.startswith("Grad-CAM · ") for c in tiles)
     assert all(c.endswith((" s)", "(cached)")) for c in tiles)
+    # Each tile is a figure with a colour bar; the pointer reads a raw value out.
+    figure = main.locator('[data-testid="stPlotlyChart"]').first
+    figure.scroll_into_view_if_needed()
+    box = figure.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.4)
+    hover = page.locator(".hoverlayer .hovertext")
+    hover.first.wait_for(timeout=10_000)
+    text = hover.first.text_content() or ""  # SVG text
+    assert any(f" {method.unit}" in text for method in METHODS.values()), text
 
 
 @pytest.mark.browser
@@ -63,7 +74,7 @@ def test_truncated_upload_gets_a_message_not_a_traceback(page, app_url) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
     error = page.locator('[data-testid="stAlertContentError"]')
     assert "truncated" in error.inner_text()
-    assert page.locator('[data-testid="stImageCaption"]').count() == 0
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0  # no map tile
 
 
 @pytest.mark.browser

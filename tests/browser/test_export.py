@@ -21,12 +21,15 @@ def test_download_buttons_deliver_files(page, app_url) -> None:  # type: ignore[
     assert maps["gradcam"].shape == (224, 224)
     report = download(page, "HTML report").decode()
     assert report.startswith("<!doctype html>")
-    assert report.count("data:image/png;base64,") == 3
+    assert report.count("data:image/png;base64,") == 1  # the photo
+    assert report.count("data:image/jpeg;base64,") == 2  # the tiles, with their colour bars
     bundle = zipfile.ZipFile(io.BytesIO(download(page, "Evidence bundle (.zip)")))
     assert "reproduce.py" in bundle.namelist()
     assert "manifest.json" in bundle.namelist()
+    assert "tiles/gradcam.png" in bundle.namelist()
     tile = Image.open(io.BytesIO(download(page, "PNG")))
-    assert tile.size == (224, 224)
+    assert tile.width == 512  # the cat's crop is 262 px: a slide's 512, and its colour bar
+    assert tile.height > 512
     raw = np.load(io.BytesIO(download(page, "Raw map")))
     assert raw.shape == (224, 224)
     assert raw.dtype == np.float32

@@ -5,7 +5,7 @@ caches of :mod:`ui.digits.cache`; this module renders them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import streamlit as st
@@ -24,6 +24,7 @@ from ui.digits.cache import (
     prototypes,
 )
 from ui.digits.plots import (
+    DIGIT_PICTURE,
     curves_figure,
     heatmap_on_digit,
     kernels_figure,
@@ -33,12 +34,14 @@ from ui.digits.plots import (
     tile_channels,
     units_figure,
 )
+from ui.explain.tiles import map_figure
 from ui.widgets import labelled_selectbox
 
 TOP_NEURONS = 4  # decisive neurons highlighted per layer
 L2_WEIGHT = 0.001  # the prototypes' L2 weight until the user changes it (with L2 on)
 STEP_BATCHES = 10  # mini-batches per "one step" / per live tick
 TICK_SECONDS = 0.5
+PROTOTYPES_PER_ROW = 5
 
 
 def pixelated_images() -> None:
@@ -51,7 +54,9 @@ def pixelated_images() -> None:
     st.html("<style>[data-testid='stMain'] img {image-rendering: pixelated;}</style>")
 
 
-def show_digit(image: np.ndarray, caption: str, width: int = 168) -> None:
+def show_digit(
+    image: np.ndarray, caption: str, width: int | Literal["stretch"] = DIGIT_PICTURE
+) -> None:
     """A 28 x 28 digit with visible pixels, ``width`` screen pixels wide."""
     st.image(pixels(image), caption=caption, output_format="PNG", width=width)
 
@@ -159,7 +164,7 @@ HEATMAPS = (
 
 def heatmaps_panel(digit: np.ndarray, probs: np.ndarray) -> None:
     """Saliency, occlusion and LRP alpha-beta maps of one class logit, side by side."""
-    from core.attribution import MethodNotApplicable
+    from core.attribution import METHODS, MethodNotApplicable
 
     columns = st.columns(4)
     target = target_picker(columns[0], "Explain the logit of digit", probs, "digits_heatmap_target")
@@ -180,9 +185,13 @@ def heatmaps_panel(digit: np.ndarray, probs: np.ndarray) -> None:
             except MethodNotApplicable as err:
                 st.warning(f"{title}: {err}")
                 continue
-            picture = heatmap_on_digit(heatmap, digit, opacity)
-            st.image(picture, caption=title, output_format="PNG", width=224)
-            st.caption(about)
+            picture, scale = heatmap_on_digit(heatmap, digit, METHODS[choice.method], opacity)
+            st.markdown(f"**{title}**")
+            st.plotly_chart(
+                map_figure(picture, heatmap, scale, opacity, cells=28),
+                key=f"digits_heatmap_{choice.method}", config={"displayModeBar": False},
+            )  # fmt: skip
+            st.caption(f"{scale.describe()}. {about}")
 
 
 def adversarial_panel(digit: np.ndarray) -> None:
@@ -210,15 +219,20 @@ def adversarial_panel(digit: np.ndarray) -> None:
     columns = st.columns(3)
     with columns[0]:
         show_digit(result.original, f"x: {result.original_class} "
-                   f"({result.original_probs.max():.0%})", width=140)  # fmt: skip
+                   f"({result.original_probs.max():.0%})", width=DIGIT_PICTURE)  # fmt: skip
     with columns[1]:
         st.plotly_chart(
-            signed_figure(result.perturbation, "r (scaled to its max)", height=200),
+            signed_figure(
+                result.perturbation,
+                "r = (x + r) - x",
+                height=DIGIT_PICTURE + 110,
+                unit="each pixel's change (pixels run from 0 to 1)",
+            ),  # fmt: skip
             key="digits_perturbation",
         )
     with columns[2]:
         show_digit(result.adversarial, f"x + r: {result.adversarial_class} "
-                   f"({result.adversarial_probs.max():.0%})", width=140)  # fmt: skip
+                   f"({result.adversarial_probs.max():.0%})", width=DIGIT_PICTURE)  # fmt: skip
     verdict = "fooled" if result.fooled else "not fooled"
     st.markdown(
         f"**{verdict}**: now **{result.adversarial_class}** with "
@@ -269,12 +283,13 @@ def prototypes_panel(digit: np.ndarray | None) -> None:
         + ", ".join(f"{float(result.images[d].max()):.2f}" for d in range(10))
         + (" (shown stretched to white)." if stretch else ".")
     )
-    for column, d in zip(st.columns(10), range(10), strict=True):
+    columns = [*st.columns(PROTOTYPES_PER_ROW), *st.columns(PROTOTYPES_PER_ROW)]
+    for column, d in zip(columns, range(10), strict=True):
         image = result.images[d]
         if stretch:
             image = image / max(float(image.max()), 1e-6)
         with column:
-            show_digit(image, f"{d}: {result.probabilities[d, d]:.0%}", width=84)
+            show_digit(image, f"{d}: {result.probabilities[d, d]:.0%}", width="stretch")
 
 
 def seven_segment_panel() -> None:
@@ -300,7 +315,7 @@ def seven_segment_panel() -> None:
             pixels(reading.image),
             caption=f"segments: {lit or 'none'}",
             output_format="PNG",
-            width=135,
+            width=DIGIT_PICTURE,
         )
     with right:
         if reading.probabilities is None:

@@ -14,12 +14,20 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
-from core.attribution.display import render
+from core.attribution.display import (
+    ColourScale,
+    DisplaySettings,
+    MapKind,
+    MapStyle,
+    colour_scale,
+    render,
+)
 from core.digits import TrainingRecord
 
 HIGHLIGHT = np.array([214, 39, 40], np.uint8)  # red frame around decisive channels
 GRID = np.array([60, 60, 60], np.uint8)
 DIVERGING = "RdBu_r"  # blue (negative) - white (0) - red (positive)
+DIGIT_PICTURE = 280  # pixels: the lab's pictures of a digit (10 screen pixels per pixel)
 
 
 def pixels(image: np.ndarray, scale: int = 1) -> np.ndarray:
@@ -133,15 +141,21 @@ def probability_figure(probs: np.ndarray, title: str = "", height: int = 260) ->
 
 
 def signed_figure(
-    image: np.ndarray, title: str, height: int = 230, limit: float | None = None
+    image: np.ndarray,
+    title: str,
+    height: int = 230,
+    limit: float | None = None,
+    unit: str = "",
 ) -> go.Figure:
-    """A signed map in diverging colours, symmetric around 0 (red > 0, blue < 0).
+    """A signed map in diverging colours, symmetric around 0 (red > 0, blue < 0), its
+    colour bar under it (so the picture takes the column's whole width).
 
     Args:
         image: ``(H, W)``.
         title: Figure title.
         height: In pixels.
         limit: Colour-scale half range (default: the largest absolute value).
+        unit: The colour bar's title (what a value is).
     """
     limit = float(np.abs(image).max()) if limit is None else limit
     figure = go.Figure(
@@ -153,9 +167,10 @@ def signed_figure(
             zmax=limit or 1,
             hovertemplate="row %{customdata}<br>value %{z:.3f}<extra></extra>",
             customdata=np.repeat(np.arange(image.shape[0])[::-1, None], image.shape[1], 1),
-            colorbar={"thickness": 10},
+            colorbar={"thickness": 10, "orientation": "h", "len": 0.8, "y": -0.02,
+                      "yanchor": "top", "title": {"text": unit, "side": "bottom"}},
         )
-    )
+    )  # fmt: skip
     figure.update_layout(
         title=title,
         height=height,
@@ -237,22 +252,28 @@ def curves_figure(record: TrainingRecord) -> go.Figure:
     return figure
 
 
-def heatmap_on_digit(heatmap: np.ndarray, digit: np.ndarray, opacity: float) -> np.ndarray:
-    """An attribution map over the digit, drawn as grey ink on white paper.
+def heatmap_on_digit(
+    heatmap: np.ndarray, digit: np.ndarray, kind: MapKind, opacity: float
+) -> tuple[Image.Image, ColourScale]:
+    """An attribution map over the digit (grey ink on light paper), as a 280 px picture.
 
-    Normalisation and colours come from :mod:`core.attribution.display` (the app's one place for
-    them), always in the diverging red-blue map with opacity proportional to the value:
-    red for, blue against, clear paper at zero. A non-negative map (saliency) therefore
-    shows only shades of red; an opaque sequential map would hide the paper.
+    Scaling, colours and overlay come from :mod:`core.attribution.display` (the app's
+    one place for them), always drawn as a signed map: red for, blue against, clear paper
+    at zero. A non-negative map (saliency) therefore shows only shades of red; an opaque
+    sequential map would hide the paper.
 
     Args:
         heatmap: ``(28, 28)`` raw map.
         digit: ``(28, 28)`` the digit it explains, ink = 1.
+        kind: The map's method (its scaling and unit).
         opacity: Heatmap opacity, 0-1.
 
     Returns:
-        RGB uint8 ``(28, 28, 3)`` (the page enlarges it with hard pixel edges).
+        The RGB picture (:data:`DIGIT_PICTURE` px, each digit pixel a hard-edged block)
+        and its colour scale.
     """
+    style = MapStyle.of(kind, signed=True)
+    scale = colour_scale(heatmap, style)
     # Grey ink (not black), so that colour on the strokes (LRP's, mostly) stays visible.
-    paper = Image.fromarray(pixels(1.0 - 0.45 * digit), mode="L")
-    return np.asarray(render(paper, heatmap, signed=True, opacity=opacity))
+    paper = Image.fromarray(pixels(1.0 - 0.45 * digit, DIGIT_PICTURE // digit.shape[1]), "L")
+    return render(paper, heatmap, style, DisplaySettings(opacity), scale), scale

@@ -11,26 +11,30 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
-from PIL import Image
 
 from core.models import ImageModel
-from core.reports import Panel, evidence_bundle, npy_bytes, npz_bytes, png_bytes, report_bytes
+from core.reports import Panel, evidence_bundle, npy_bytes, npz_bytes, report_bytes
 
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text).strip("_")[:40] or "image"
 
 
-def tile_downloads(where: Any, name: str, picture: Image.Image, heatmap: Any, stem: str) -> None:
-    """Two small buttons under a tile: the overlay as shown (PNG) and the raw map (.npy)."""
+def tile_downloads(
+    where: Any, name: str, png: Callable[[], bytes], heatmap: Any, stem: str, tag: str = ""
+) -> None:
+    """Two small buttons under a tile: the tile as a file (PNG, made on click) and the raw
+    map (.npy). ``tag`` sets the buttons' keys apart when a tile is drawn twice in a run."""
+    stem = _slug(stem)
     left, right = where.columns(2)
     left.download_button(
-        "PNG", lambda: png_bytes(picture), file_name=f"{stem}_{name}.png", mime="image/png",
-        key=f"download_png_{name}", icon=":material/image:", on_click="ignore",
+        "PNG", png, file_name=f"{stem}_{name}.png", mime="image/png",
+        key=f"download_png_{name}{tag}", icon=":material/image:", on_click="ignore",
+        help="The tile at the photo's resolution (512-1024 px) with its colour bar.",
     )  # fmt: skip
     right.download_button(
         "Raw map", lambda: npy_bytes(heatmap), file_name=f"{stem}_{name}.npy",
-        mime="application/octet-stream", key=f"download_npy_{name}",
+        mime="application/octet-stream", key=f"download_npy_{name}{tag}",
         icon=":material/data_array:", on_click="ignore",
         help="Float32 array at the model's input resolution (numpy.load).",
     )  # fmt: skip
@@ -54,7 +58,7 @@ def export_sidebar(model: ImageModel, panel: Callable[[], Panel], label: str) ->
         "metrics when computed, and the library versions.",
     )  # fmt: skip
     st.sidebar.download_button(
-        "Evidence bundle (.zip)", lambda: evidence_bundle(panel()),
+        "Evidence bundle (.zip)", lambda: evidence_bundle(panel(), model),
         file_name=f"{stem}_evidence.zip", mime="application/zip", key="download_bundle",
         icon=":material/verified:", on_click="ignore", width="stretch",
         help="The photo, its and the weights' hashes, every setting and seed, the maps, the "

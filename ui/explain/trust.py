@@ -19,7 +19,7 @@ from PIL import Image
 
 from core.attribution import METHODS, estimate_seconds
 from core.attribution.calibration import UNCALIBRATED
-from core.attribution.display import render
+from core.attribution.display import colour_scale, render
 from core.common import data_uri
 from core.common.scheduler import Progress
 from core.evaluation import (
@@ -421,8 +421,10 @@ def show_sanity(model: ImageModel, image: Image.Image, results: Mapping[str, San
         )
         picks = np.linspace(0, len(result.steps) - 1, SANITY_SHOWN).round().astype(int)
         columns = st.columns(len(picks))
-        signed = METHODS[name].signed
         for column, index in zip(columns, picks, strict=True):
             step = result.steps[int(index)]
             caption = "trained" if not step.layers else f"up to {step.layers[-1]}"
-            column.image(render(crop, step.heatmap, signed), caption=caption, width="stretch")
+            scale = colour_scale(step.heatmap, METHODS[name])  # each map its own scale
+            caption += f" · {scale.low:.3g} to {scale.high:.3g} {scale.unit}"
+            column.image(render(crop, step.heatmap, METHODS[name], scale=scale), caption=caption,
+                         width="stretch")  # fmt: skip
