@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.attribution import METHODS
 from core.models import ModelSource, Settings, source_name
 from core.pipeline import map_cache
 from tests.model_files import EXAMPLES, shrink_model
@@ -57,14 +58,19 @@ def digit_onnx() -> ModelSource:
     return ModelSource(str(EXAMPLES / "digit_cnn.onnx"), labels=LABELS, title="digit_cnn.onnx")
 
 
+def tile_captions(app: AppTest) -> list[str]:
+    """The first caption of each map tile: "<method title> · <time> on <engine> (...)"."""
+    titles = {method.title for method in METHODS.values()}
+    return [c.value for c in app.caption if c.value.split(" · ")[0] in titles]
+
+
 def test_explain_runs_every_kind_of_method_on_an_uploaded_onnx_model(digit_onnx):
     app = ok(page("explain.py", digit_onnx,
                   explain_methods=["saliency", "gradcam", "occlusion"],
                   explain_occlusion_patch_=8, explain_occlusion_stride_=4).run())  # fmt: skip
     assert app.selectbox(key="model").value == source_name(digit_onnx)
-    captions = [image.proto.imgs[0].caption for image in app.get("image")]
-    assert captions[0].endswith("as digit_cnn.onnx sees it")
-    tiles = {c.split(" · ")[0]: c for c in captions[1:]}  # cheapest first
+    assert app.get("image")[0].proto.imgs[0].caption.endswith("as digit_cnn.onnx sees it")
+    tiles = {c.split(" · ")[0]: c for c in tile_captions(app)}
     assert set(tiles) == {"Saliency", "Grad-CAM", "Occlusion"}
     assert "on ONNX Runtime" in tiles["Occlusion"]  # the forward engine: the file's own graph
     assert any(s.value.startswith("Why “digit ") for s in app.subheader)
@@ -80,8 +86,7 @@ def test_gradient_tiles_say_why_on_an_onnx_model_without_a_torch_version(tmp_pat
                   explain_rise_masks_=50).run())  # fmt: skip
     notes = [i.value for i in app.info]
     assert any("Saliency** does not apply" in n and "onnx2torch cannot convert" in n for n in notes)
-    captions = [image.proto.imgs[0].caption for image in app.get("image")[1:]]
-    assert any(c.startswith("RISE") and "ONNX Runtime" in c for c in captions)
+    assert any(c.startswith("RISE") and "ONNX Runtime" in c for c in tile_captions(app))
     assert any("has no layers to choose from" in c.value for c in app.caption)
 
 
