@@ -39,16 +39,31 @@ import streamlit as st  # noqa: E402 - after the entries above
 
 from core.common.memory import limit_malloc_arenas  # noqa: E402
 from ui.pages import HOME, PAGES  # noqa: E402
+from ui.present import presenter_mode_from_url, presenter_toggle, presenting  # noqa: E402
+from ui.state import finish, remember_kept  # noqa: E402
 from ui.widgets import multiselects_show_every_tag  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-st.set_page_config(page_icon=":material/visibility:", layout="wide")
+present_notice = presenter_mode_from_url()  # ?present=1: a projector (ui/present.py)
+st.set_page_config(
+    page_icon=":material/visibility:",
+    layout="wide",
+    initial_sidebar_state="collapsed" if presenting() else "auto",
+)
 limit_malloc_arenas()  # see core/common/memory.py: RSS that falls back after every panel
 multiselects_show_every_tag()  # the methods box of Explain showed 5 of its 6 tags
+remember_kept()  # the last page's settings, before Streamlit drops its widgets (ui/state.py)
+if present_notice:
+    st.warning(present_notice, icon=":material/link_off:")
 
 sections: dict[str, list[st.Page]] = {}
 for page in PAGES:
     sections.setdefault(page.section, []).append(
         st.Page(page.path, title=page.title, icon=page.icon, default=page is HOME)
     )
-st.navigation(sections).run()
+page_to_run = st.navigation(sections)
+presenter_toggle()  # under the page list, on every page
+try:
+    page_to_run.run()
+finally:
+    finish()  # the page's state into its URL, as the run left it (ui/state.py)

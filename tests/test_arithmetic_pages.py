@@ -175,7 +175,7 @@ def test_animation_page_plays_steps_and_downloads(media) -> None:
     assert Image.open(io.BytesIO(gif)).n_frames == 25  # 5x5, kernel 3, padding 1: 5x5 out
     assert app.latex[0].value.strip("$\n").endswith("+ 1 = 5")
     # a non-square transposed convolution (per-axis sliders start from the square values)
-    app.sidebar.radio(key="anim_op").set_value("Transposed convolution").run()
+    app.sidebar.radio(key="anim_op").set_value("convtranspose2d").run()
     app.sidebar.toggle(key="anim_square").set_value(False).run()
     app.slider(key="anim_s_h").set_value(2).run()
     app.slider(key="anim_op_pad_h").set_value(1).run()
@@ -192,7 +192,7 @@ def test_animation_page_plays_steps_and_downloads(media) -> None:
     _no_trouble(app)
     assert app.caption[0].value.startswith("Output cell (1, 1) reads input")
     # an impossible pooling: the reason, no traceback
-    app.sidebar.radio(key="anim_op").set_value("Max pooling").run()
+    app.sidebar.radio(key="anim_op").set_value("maxpool2d").run()
     app.slider(key="anim_p_h").set_value(3).run()
     assert "padding 3 (height) is more than half the kernel 3" in app.error[0].value
 

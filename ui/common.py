@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import streamlit as st
 from PIL import Image
@@ -19,10 +21,11 @@ from core.common.images import (
     encode_image,
     load_image,
 )
-from core.common.samples import SAMPLES, sample_path
+from core.common.samples import SAMPLE_FIELD, SAMPLES, sample_path
 from core.common.scheduler import default_scheduler
 from core.models import (
     DEFAULT_MODEL,
+    MODEL_FIELD,
     ImageModel,
     ModelFileError,
     ModelUnavailable,
@@ -34,6 +37,7 @@ from core.models import (
 )
 from core.pipeline import submit_top_k
 from ui.own_model import OWN_MODEL, own_model, own_model_source, session_models, upload_form
+from ui.state import Bound, Session, keep
 from ui.work import session_id
 
 
@@ -173,6 +177,7 @@ def _decode(data: bytes) -> tuple[Image.Image, list[str]]:
 # them when the user switches pages), and a picker called with ``follow=True`` offers
 # the last one as its first option.
 LAST_IMAGE = "shared_last_image"  # (ImageInput, picker key) of the last picked image
+PICKED_UPLOADS = "shared_picked_uploads"  # picker key -> the ImageInput last uploaded there
 UPLOADS = "shared_uploads"  # image key -> KeptUpload of every upload decoded this session
 MAX_UPLOADS = 32
 UPLOAD_SIDE = 512
@@ -211,6 +216,10 @@ def session_uploads() -> list[KeptUpload]:
 def _remember(picked: ImageInput, key: str, uploaded: bool) -> None:
     st.session_state[LAST_IMAGE] = (picked, key)
     if uploaded:
+        # A file uploader cannot be given a file back: a page whose picker was on
+        # "Upload" shows this one when the user comes back (one photo per picker, with
+        # its original bytes: the maps of Explain are keyed on their hash).
+        st.session_state.setdefault(PICKED_UPLOADS, {})[key] = picked
         # The session's uploads are kept for the embedding and the dataset examples, which
         # look at them at the models' input sizes: a copy at most UPLOAD_SIDE pixels long,
         # as a JPEG: 32 of them hold ~2-3 MB per session (decoded: ~20 MB; full size with
@@ -242,6 +251,7 @@ def image_picker(
             there is one; a sample until then).
     """
     where = st.sidebar if sidebar else st
+    keep([f"{key}_source", f"{key}_sample"])  # back from another page: the same choice
     previous = last_image() if follow else None
     options = ([LAST_USED] if follow else []) + ["Sample", "Upload"]
     source = where.segmented_control(
@@ -260,8 +270,14 @@ def image_picker(
             help="JPEG, PNG, WebP, BMP, TIFF or GIF (first frame). Large photos are downscaled.",
         )
         if upload is None:
-            where.info("Upload a photo, or switch to a sample.")
-            return None
+            before: ImageInput | None = st.session_state.get(PICKED_UPLOADS, {}).get(key)
+            if before is None:
+                where.info("Upload a photo, or switch to a sample.")
+                return None
+            where.caption(f"**{before.label}**: the photo you uploaded here before. Upload "
+                          "another to change it.")  # fmt: skip
+            _remember(before, key, uploaded=True)
+            return before
         data, label = upload.getvalue(), upload.name
     else:
         name: str = where.selectbox(
@@ -279,6 +295,29 @@ def image_picker(
     picked = ImageInput(image, hashlib.sha256(data).hexdigest(), label, data, sample)
     _remember(picked, key, uploaded=source == "Upload")
     return picked
+
+
+def sample_binding(key: str, when: Callable[[Mapping[str, Any]], bool] | None = None) -> Bound:
+    """A page's sample photo in its URL (``sample=espresso.jpg``), for the picker
+    ``image_picker(key)``: written while the picker shows a sample; a link sets the
+    picker to "Sample" and that photo."""
+    source, sample = f"{key}_source", f"{key}_sample"
+
+    def get(session: Mapping[str, Any]) -> str | None:
+        return session.get(sample) if session.get(source, "Sample") == "Sample" else None
+
+    def put(session: Session, name: str) -> None:
+        session[source], session[sample] = "Sample", name
+
+    return Bound(SAMPLE_FIELD, sample, when, get, put, (source,))
+
+
+def model_binding(key: str = "model", when: Callable[[Mapping[str, Any]], bool] | None = None
+                  ) -> Bound:  # fmt: skip
+    """A page's model in its URL (``model=resnet18``), for ``model_picker(key)``. A
+    model read from a file has no place in a link: it is left out."""
+    return Bound(MODEL_FIELD, key,
+                 lambda s: s.get(key) in list_models() and (when is None or when(s)))  # fmt: skip
 
 
 def cached_top_k(

@@ -16,21 +16,29 @@ from core.attribution import METHODS, Attribution
 from core.attribution.display import DEFAULT_DISPLAY, ColourScale
 from core.models import ModelFileError, ModelUnavailable, list_models, model_spec, weights_available
 from core.pipeline import Failed, MapJob, NotApplicable, keep_only, map_request, submit_maps
-from ui.common import cached_model, cached_top_k, image_picker, model_title
+from core.reports.share import CLASS, COMPARE_FIELDS, COMPARE_METHODS
+from ui.common import cached_model, cached_top_k, image_picker, model_title, sample_binding
 from ui.explain.tiles import Photo, draw_tile, shared_tile_scales
 from ui.own_model import session_models
+from ui.present import intro, presenting
+from ui.state import Bound, PageState, bind, check_choice, declare
 from ui.work import describe, enter, provenance, session_id, wait_for
 
-DEFAULT_GRID_METHODS = ["gradcam", "saliency", "integrated_gradients"]
-
 st.title("Compare models")
-st.caption(
+intro(
     "The same photo through several networks: do they look at the same evidence? Each "
-    "model has its own preprocessing and its own last convolutional block for CAM methods."
+    "model has its own preprocessing and its own last convolutional block for CAM methods.",
+    caption=True,
 )
+# ?models=efficientnet_lite0,resnet18&methods=gradcam&same_class=true&class=281
+declare(PageState("compare", bind(
+    COMPARE_FIELDS, "compare_", sample=sample_binding("compare_image"),
+    **{"class": Bound(CLASS, "compare_class", lambda s: bool(s.get("compare_same_class")))},
+)))  # fmt: skip
 
 available = [name for name in list_models() if weights_available(name)] + list(session_models())
 missing = [name for name in list_models() if not weights_available(name)]
+check_choice("compare_models", available, "model(s)", True, "weights not on this machine")
 with st.sidebar:
     names = st.multiselect(
         "Models", available, default=available[:3], key="compare_models",
@@ -39,7 +47,7 @@ with st.sidebar:
         "and the models you loaded with the model picker's “Your own model…”.",
     )  # fmt: skip
     methods = st.multiselect(
-        "Methods", list(METHODS), default=DEFAULT_GRID_METHODS, key="compare_methods",
+        "Methods", list(METHODS), default=list(COMPARE_METHODS), key="compare_methods",
         format_func=lambda n: METHODS[n].title, help="Each with its default settings.",
     )  # fmt: skip
     same_scale = st.toggle(
@@ -62,7 +70,7 @@ with st.sidebar:
                     f"internet), or copy the file to `{where}` by hand."
                 )
 
-picked = image_picker(key="compare_image", follow=True)
+picked = image_picker(key="compare_image", sidebar=presenting(), follow=True)
 if picked is None:
     st.stop()
 if not names or not methods:
@@ -79,6 +87,7 @@ target: int | None = None
 if same_class and models:
     first = next(iter(models.values()))
     top = cached_top_k(first.name, picked.key, picked.image, 5)
+    check_choice("compare_class", range(len(first.labels)), "class")
     target = st.selectbox(
         "Class", range(len(first.labels)), index=top[0].index, key="compare_class",
         format_func=lambda i: first.labels[i],

@@ -7,6 +7,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from core import digits
+from core.digits.share import DIGITS_FIELDS, PANELS
 from ui.digits.arithmetic import arithmetic_panel
 from ui.digits.cache import cached_probabilities, digit_key
 from ui.digits.panels import (
@@ -21,27 +22,27 @@ from ui.digits.panels import (
     show_prediction,
 )
 from ui.digits.picker import held_out_picker
+from ui.present import intro, presenting
+from ui.state import Bound, PageState, bind, declare
 
-CANVAS_SIZE = 280
-PANELS = {
-    "Activations": "every layer's response; the neurons that decided; how one number was "
-    "computed; the softmax",
-    "Heatmaps": "which pixels mattered: saliency, occlusion, LRP",
-    "Adversarial": "the smallest change that fools it: FGSM, DeepFool",
-    "Prototypes": "the image each digit's logit likes best",
-    "Seven segments": "what it says when the input is no digit at all",
-    "Kernels learning": "train a LeNet live and watch its kernels form",
-}
 NEEDS_A_DIGIT = {"Activations", "Heatmaps", "Adversarial"}
+FIELDS = {f.name: f for f in DIGITS_FIELDS}
 
 st.title("Digits lab")
 pixelated_images()
-st.markdown(
+# ?source=mnist&digit=42&tab=heatmaps
+declare(PageState("digits", bind(
+    DIGITS_FIELDS, "digits_", digit=Bound(FIELDS["digit"], "digits_index",
+                                          lambda s: s.get("digits_source") == "MNIST digit"),
+    tab="digits_panel",
+)))  # fmt: skip
+intro(
     "Draw a digit and a small convolutional network trained on MNIST reads it "
     "(98-99% right on handwritten digits it never saw). Below the drawing: what the "
     "network sees after MNIST's own preprocessing, and then ways to look inside it."
 )
 
+CANVAS_SIZE = 360 if presenting() else 280  # a projector: a larger canvas
 draw_column, result_column = st.columns([1, 1])
 with draw_column:
     source = st.segmented_control(

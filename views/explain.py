@@ -26,14 +26,17 @@ from ui.explain.params import method_params
 from ui.explain.share import pending_class, restore_from_url, share_box, show_notices, write_url
 from ui.explain.tiles import Photo, draw_tile, shared_tile_scales
 from ui.explain.trust import trust_section
+from ui.present import intro, presenting
+from ui.state import keep
 from ui.work import describe, enter, provenance, session_id, wait_for
 
 COLUMNS = 3
 
 st.title("Explain an image")
-st.caption(
+intro(
     "Why did the network say what it said? Each method answers differently: compare "
-    "them side by side. Maps explain the class's logit (before softmax)."
+    "them side by side. Maps explain the class's logit (before softmax).",
+    caption=True,
 )
 
 # ------------------------------------------------------------------------- inputs
@@ -84,9 +87,12 @@ same_scale = st.sidebar.toggle(
 )  # fmt: skip
 display = DisplaySettings(opacity, cmap, None if top_percent >= 100 else top_percent)
 
-left, right = st.columns([1, 1])
+present = presenting()  # a projector: photo and classes in a narrow column, tiles beside
+left, right = st.columns([1, 1]) if not present else st.columns([1, 3])
+grid_area = st.container() if not present else right
+right = right if not present else left
 with left:
-    picked = image_picker(key="explain_image")
+    picked = image_picker(key="explain_image", sidebar=present)
 if picked is None:
     st.stop()
 
@@ -94,7 +100,8 @@ photo = Photo(model, picked.image, picked.key, picked.label)
 crop = photo.network_crop()
 predictions = cached_top_k(model.name, picked.key, picked.image, 5)
 with left:
-    st.image(crop, caption=f"{picked.label}, as {model.title} sees it", width=300)
+    st.image(crop, caption=f"{picked.label}, as {model.title} sees it",
+             width="stretch" if present else 300)  # fmt: skip
 with right:
     st.subheader("Top-5")
     show_top_k(predictions)
@@ -108,6 +115,7 @@ with right:
     if st.session_state.get(f"{target_key}_photo") != picked.key:
         st.session_state[f"{target_key}_photo"] = picked.key
         st.session_state[target_key] = top_indices[0]
+    keep([target_key])  # back from another page: the class the user chose
     pending_class(target_key)
     target = st.selectbox(
         "Class to explain",
@@ -190,11 +198,11 @@ def draw(job: MapJob) -> None:
             st.caption(f"**{title}**: {describe(ticket, job.estimate)}")
 
 
-st.subheader(f"Why “{model.labels[target]}”?")
+grid_area.subheader(f"Why “{model.labels[target]}”?")
 slots: dict[str, Any] = {}
 scales: dict[str, Any] = {}  # request key -> the colour scale its tile was drawn with
 for row in range(0, len(jobs), COLUMNS):
-    columns = st.columns(COLUMNS)
+    columns = grid_area.columns(COLUMNS)
     for column, job in zip(columns, jobs[row : row + COLUMNS], strict=False):
         slots[job.request.key] = column.empty()
 to_run = [job for job in jobs if job.ticket.pending]

@@ -24,12 +24,15 @@ from ui.arithmetic import (
     load_preset,
     replace_stack,
     results_table,
+    stack_bindings,
     stack_editor,
 )
+from ui.present import intro
+from ui.state import PageState, declare
 from ui.widgets import fitted_columns, labelled_selectbox
 
 st.title("Geometry calculator")
-st.markdown(
+intro(
     "Stack PyTorch layers on an input **C x H x W** and see what comes out of each row: "
     "the shape, the number of parameters and the receptive field (how many input pixels "
     "one output cell sees, and how far apart neighbouring cells look). The numbers are "
@@ -38,6 +41,7 @@ st.markdown(
 )
 
 init_stack()
+declare(PageState("geometry", stack_bindings()))  # ?input=1x32x32&layers=conv2d_o6_k5~...
 
 # ---------------------------------------------------------------- presets and input
 with st.sidebar:

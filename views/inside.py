@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.inside.share import SECTIONS
 from core.models import gradients_unavailable
 from ui.inside import (
     embedding_panel,
@@ -16,28 +17,12 @@ from ui.inside import (
     pick_subject,
     softmax_section,
 )
-
-SECTIONS = {
-    "Layer table": "every layer the model runs, in the order it runs them: one forward pass "
-    "with temporary hooks that record what goes in and out. Like torchinfo, plus each "
-    "layer's **receptive field** (how many input pixels one of its cells can see) and "
-    "**jump** (how many pixels apart neighbouring cells look), followed along the real "
-    "data flow so residual branches are counted correctly.",
-    "Feature maps": "what one layer answers to the image: every channel, strongest first.",
-    "Kernels": "the convolutions' weights: the first layer's in colour, deeper ones one "
-    "input channel at a time.",
-    "Feature visualisation": "the image a neuron, channel, layer or class likes best, "
-    "found by gradient ascent on the image; switch regularisers on and off to see why "
-    "naive optimisation gives noise (Olah et al. 2017, "
-    "[Feature Visualization](https://distill.pub/2017/feature-visualization/)).",
-    "Dataset examples": "the patches of real images that excite a channel most, beside "
-    "what the channel likes in the abstract.",
-    "Embedding": "where the network puts each image: its penultimate-layer activations "
-    "in two dimensions (t-SNE or PCA).",
-    "Softmax": "from the last layer's logits to probabilities, and what a temperature does.",
-}
+from ui.inside.links import inside_state
+from ui.present import intro
+from ui.state import declare
 
 st.title("Inside the network")
+declare(inside_state())  # ?section=feature_maps&model=resnet18&layer=layer2&channel=7
 section = st.segmented_control(
     "Look at", list(SECTIONS), default="Layer table", required=True, key="inside_section"
 ) or "Layer table"  # fmt: skip
@@ -46,7 +31,7 @@ if (no_layers := gradients_unavailable(subject.net)) is not None:  # ONNX Runtim
     st.info(f"{subject.title} runs on ONNX Runtime only, with no layers to look into here: "
             f"{no_layers}. Explain an image runs its forward-only methods.")  # fmt: skip
     st.stop()
-st.markdown(f"**{section}**: {SECTIONS[section]}")
+intro(f"**{section}**: {SECTIONS[section]}")
 
 if section == "Layer table":
     layer_table_panel(subject)

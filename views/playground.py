@@ -8,15 +8,14 @@ import streamlit as st
 
 from core.playground import (
     ACTIVATIONS,
-    DATASETS,
     INITS,
     PlaygroundConfig,
     Trainer,
     build_trainer,
     decision_surface,
-    parse_hidden,
     what_to_try,
 )
+from ui.playground.controls import playground_state, read_controls
 from ui.playground.panels import neuron_options, neuron_panel, on_graph_select
 from ui.playground.plots import (
     fit_figure,
@@ -28,66 +27,22 @@ from ui.playground.plots import (
     parse_neuron_id,
     surface_figure,
 )
+from ui.present import intro, presenting
+from ui.state import declare
 from ui.widgets import fitted_columns
 
-LEARNING_RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
-BATCH_SIZES = [1, 4, 8, 16, 32, 64, 128, 256]
-SPEEDS = [1, 2, 5, 10, 20, 50]
 REFRESH_SECONDS = 1.0  # the live view reruns this often while training runs
 STEP_BUDGET_SECONDS = 0.25  # at most this much training per refresh
 
 state = st.session_state
 st.title("Perceptron playground")
-st.caption(
+intro(
     "Build a small fully connected network, pick how its weights start and which "
     "activation it uses, and watch it train one mini-batch at a time: saturation, dead "
-    "units, vanishing and exploding gradients show up in the distributions below."
+    "units, vanishing and exploding gradients show up in the distributions below.",
+    caption=True,
 )
-
-
-def read_controls() -> tuple[PlaygroundConfig | None, float, int, int]:
-    """Sidebar controls -> (run configuration or None if invalid, lr, batch size, speed)."""
-    bar = st.sidebar
-    bar.header("Network and data")
-    dataset = bar.selectbox(
-        "Data", list(DATASETS), index=2, format_func=lambda k: DATASETS[k].title, key="pg_data"
-    )
-    bar.caption(DATASETS[dataset].description)
-    n_inputs, n_outputs = 2, 1
-    if DATASETS[dataset].task == "regression":
-        left, right = bar.columns(2)
-        n_inputs = int(left.number_input("Inputs", 1, 32, 10, key="pg_inputs"))
-        n_outputs = int(right.number_input("Outputs", 1, 4, 1, key="pg_outputs"))
-    hidden_text = bar.text_input(
-        "Hidden layers (units per layer)",
-        "8, 8",
-        key="pg_hidden",
-        help="Comma-separated widths, e.g. '16, 16, 16'; empty = no hidden layer. "
-        "Up to 6 layers of up to 32 units.",
-    )
-    activation = bar.selectbox(
-        "Activation", list(ACTIVATIONS), 1, lambda k: ACTIVATIONS[k].title, key="pg_act"
-    )
-    init = bar.selectbox("Initialisation", list(INITS), 5, lambda k: INITS[k].title, key="pg_init")
-    lr = bar.select_slider("Learning rate", LEARNING_RATES, value=0.1, key="pg_lr")
-    batch = bar.select_slider("Batch size", BATCH_SIZES, value=32, key="pg_batch")
-    with bar.expander("Examples, noise, seed, budget"):
-        n_samples = int(st.number_input("Examples", 20, 2000, 400, step=20, key="pg_samples"))
-        noise = float(st.slider("Noise", 0.0, 1.0, 0.1, 0.05, key="pg_noise"))
-        seed = int(st.number_input("Seed", 0, 1_000_000, 0, key="pg_seed"))
-        max_steps = int(
-            st.number_input("Steps until finished", 10, 100_000, 2000, 100, key="pg_max_steps")
-        )
-        speed = st.select_slider("Steps per refresh while running", SPEEDS, 10, key="pg_speed")
-    try:
-        hidden = parse_hidden(hidden_text)
-    except ValueError as err:
-        bar.error(f"{err}. Keeping the previous network.")
-        return None, lr, batch, speed
-    config = PlaygroundConfig(
-        dataset, hidden, activation, init, seed, n_samples, noise, n_inputs, n_outputs, max_steps
-    )
-    return config, lr, batch, speed
+declare(playground_state())  # ?data=xor&hidden=16,16&act=relu&init=he&lr=0.03
 
 
 def new_trainer(config: PlaygroundConfig, lr: float, batch: int) -> None:
@@ -122,8 +77,10 @@ trainer.set_lr(lr)
 trainer.set_batch_size(batch)
 spec = trainer.spec
 
-with st.container(border=True):
-    st.markdown(f"**What to try: {INITS[spec.init].title} + {ACTIVATIONS[spec.activation].title}**")
+pair = f"What to try: {INITS[spec.init].title} + {ACTIVATIONS[spec.activation].title}"
+with st.expander(pair) if presenting() else st.container(border=True):  # a projector: folded
+    if not presenting():
+        st.markdown(f"**{pair}**")
     for tip in what_to_try(spec.init, spec.activation):
         st.markdown(f"- {tip}")
     paper = INITS[spec.init].paper
@@ -171,7 +128,9 @@ def live_view(speed: int) -> None:
 
     options = neuron_options(trainer)
     selected = parse_neuron_id(state.pg_neuron)
-    left, right = st.columns([3, 2])
+    present = presenting()  # a projector: the graph, the data and the loss in one row
+    columns = st.columns([3, 2, 2] if present else [3, 2])
+    left, right = columns[:2]
     with left:
         st.subheader("Network")
         st.plotly_chart(
@@ -194,8 +153,8 @@ def live_view(speed: int) -> None:
             prediction = trainer.predict()[:, 0]
             st.plotly_chart(fit_figure(prediction, data.y[:, 0].numpy()), key="pg_fit")
 
-    left, right = st.columns(2)
-    with left:
+    loss_area, right = (columns[2], st.container()) if present else st.columns(2)
+    with loss_area:
         st.subheader("Loss per step")
         if trainer.history:
             st.plotly_chart(loss_figure(trainer.history), key="pg_loss")

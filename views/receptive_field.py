@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import streamlit as st
 from PIL import Image
 
 from core.arithmetic import (
+    RECEPTIVE_FIELD_FIELDS,
     analyze_stack,
     empty_field_reason,
     format_shape,
@@ -15,19 +18,23 @@ from core.arithmetic import (
     receptive_field,
 )
 from core.common.samples import sample_path
+from core.models import DEFAULT_MODEL
 from ui.arithmetic import (
     cached_layer_table,
     cached_model_field,
     cell_picker,
     field_table,
     init_stack,
+    stack_bindings,
     stack_in_state,
 )
-from ui.common import image_picker, model_picker
+from ui.common import image_picker, model_binding, model_picker, sample_binding
+from ui.present import intro, presenting
+from ui.state import Bound, PageState, bind, check_choice, declare
 from ui.widgets import labelled_selectbox
 
 st.title("Receptive field")
-st.markdown(
+intro(
     "Pick a layer and one of its output cells to light up the input pixels that cell "
     "depends on. On a layer stack the box is exact arithmetic (padding is not input, so "
     "border cells see less). On a real network it comes from the gradient of the cell "
@@ -36,6 +43,29 @@ st.markdown(
     "2016), usually much smaller than the box."
 )
 
+
+def real(state: Any) -> bool:
+    """The page looks at a real network (else at the calculator's stack)."""
+    return state.get("rf_mode") == "Real network"
+
+
+def layer_key(state: Any) -> str:
+    """The real network's layer choice (one per model)."""
+    return f"rf_model_layer_{state.get('model', DEFAULT_MODEL)}__option"
+
+
+FIELDS = {f.name: f for f in RECEPTIVE_FIELD_FIELDS}
+init_stack()
+input_bound, layers_bound = stack_bindings(when=lambda s: not real(s))
+declare(PageState("receptive_field", bind(
+    RECEPTIVE_FIELD_FIELDS, "rf_", network="rf_mode", input=input_bound, layers=layers_bound,
+    row=Bound(FIELDS["row"], "rf_stack_row__option", lambda s: not real(s)),
+    model=model_binding(when=real), sample=sample_binding("rf_image", real),
+    layer=Bound(FIELDS["layer"], layer_key, real),
+    every_layer=Bound(FIELDS["every_layer"], "rf_model_every_layer", real),
+    y=Bound(FIELDS["y"], lambda s: "rf_model_y" if real(s) else "rf_stack_y"),
+    x=Bound(FIELDS["x"], lambda s: "rf_model_x" if real(s) else "rf_stack_x"),
+)))  # fmt: skip
 mode = st.segmented_control(
     "Network", ["Calculator's stack", "Real network"], default="Calculator's stack",
     key="rf_mode",
@@ -52,7 +82,6 @@ def input_picture(channels: int, height: int, width: int) -> Image.Image:
 
 
 if mode != "Real network":
-    init_stack()
     shape, rows = stack_in_state()
     report = analyze_stack(shape, rows)
     st.caption(
@@ -65,6 +94,7 @@ if mode != "Real network":
     if not spatial:
         st.info("No valid row with a spatial output: add a convolution or pooling row.")
         st.stop()
+    check_choice("rf_stack_row__option", [r.row for r in spatial], "row")
     row = labelled_selectbox(
         "Layer",
         [r.row for r in spatial],
@@ -109,7 +139,7 @@ if mode != "Real network":
     )
 else:
     model = model_picker(key="model")
-    picked = image_picker(key="rf_image")
+    picked = image_picker(key="rf_image", sidebar=presenting())
     if picked is None:
         st.stop()
     every_layer = st.toggle(
@@ -126,6 +156,7 @@ else:
     if not spatial:  # e.g. an ONNX model that runs on ONNX Runtime only: no layer to hook
         st.info(f"{model.title} has no layer whose output torch can see: nothing to trace.")
         st.stop()
+    check_choice(layer_key(st.session_state), list(spatial), "layer")
     where = labelled_selectbox(
         f"Layer ({len(spatial)} {'layers' if every_layer else 'blocks'})",
         list(spatial),
@@ -151,7 +182,11 @@ else:
         st.stop()
     with right:
         shown = overlay_field(model.crop(picked.image), field.box, field.gradient)
-        st.image(shown, caption=f"{picked.label}, as {model.title} sees it", width="content")
+        st.image(
+            shown,
+            caption=f"{picked.label}, as {model.title} sees it",
+            width=380 if presenting() else "content",
+        )  # a projector: all of it in view
         y0, y1, x0, x1 = field.box
         theory = chosen.receptive_field or "not defined"
         if y1 > y0:

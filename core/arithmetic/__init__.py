@@ -17,7 +17,8 @@ receptive_field, layer_table, plan_animation, format_pair, ...``. The modules:
 - :mod:`~core.arithmetic.animation` (the plan) and
   :mod:`~core.arithmetic.animation_frames` (the frames and GIF): a kernel sliding over
   its input;
-- :mod:`~core.arithmetic.formatting`: how pairs and shapes are written.
+- :mod:`~core.arithmetic.formatting`: how pairs and shapes are written;
+- :mod:`~core.arithmetic.share`: the pages' state in their URLs (a stack as text).
 
 Imports only :mod:`core.common` and :mod:`core.models` of ``core``.
 """
@@ -59,7 +60,7 @@ from core.arithmetic.layers import (
     parse_layer,
     parse_layers,
 )
-from core.arithmetic.presets import PRESETS, Preset
+from core.arithmetic.presets import DEFAULT_PRESET, PRESETS, Preset
 from core.arithmetic.receptive_fields import (
     EMPTY_BOX,
     MAX_TAPS,
@@ -83,6 +84,17 @@ from core.arithmetic.shapes import (
     output_shapes,
     total_params,
 )
+from core.arithmetic.share import (
+    CONVOLUTION_FIELDS,
+    GEOMETRY_FIELDS,
+    NETWORKS,
+    RECEPTIVE_FIELD_FIELDS,
+    SPEEDS,
+    VIEWS,
+    layer_call_text,
+    parse_stack_text,
+    stack_text,
+)
 from core.arithmetic.tables import (
     COLUMNS,
     LayerRow,
@@ -98,6 +110,15 @@ from core.arithmetic.tables import (
 from core.arithmetic.torch_code import module_code, pytorch_code, torch_module, torch_stack
 
 __all__ = [
+    "stack_text",
+    "parse_stack_text",
+    "layer_call_text",
+    "VIEWS",
+    "SPEEDS",
+    "RECEPTIVE_FIELD_FIELDS",
+    "NETWORKS",
+    "GEOMETRY_FIELDS",
+    "CONVOLUTION_FIELDS",
     "ANIMATED_OPS",
     "AXES",
     "COLUMNS",
@@ -109,6 +130,7 @@ __all__ = [
     "MAX_TAPS",
     "OPS",
     "PARAMETERS",
+    "DEFAULT_PRESET",
     "PRESETS",
     "REQUIRED",
     "TORCH_NAMES",

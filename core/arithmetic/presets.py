@@ -11,6 +11,9 @@ def _conv(out: int, kernel: Any, **more: Any) -> dict[str, Any]:
     return {"op": "conv2d", "out_channels": out, "kernel_size": kernel, **more}
 
 
+DEFAULT_PRESET = "LeNet-5"  # the calculator's stack until the user loads or edits one
+
+
 @dataclass(frozen=True)
 class Preset:
     """A classic stack for the calculator.

@@ -26,9 +26,9 @@ from core.models import (
     source_name,
     titles,
 )
+from core.pipeline import param_from_text
 
 ENGINES = ("local", "ray")
-TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 EXAMPLES = """\
 examples:
@@ -297,28 +297,16 @@ def parse_list(text: str, allowed: Sequence[str], option: str, parser: Any) -> t
 
 
 def parse_value(param: Param, text: str) -> Any:
-    """A parameter's value from its text, as its kind says, validated by the parameter.
+    """A parameter's value from its text, as its kind says, validated by the parameter
+    (:func:`core.pipeline.param_from_text`); ``default`` or ``none`` for a layer: the
+    model's CAM layer.
 
     Raises:
         ValueError: not a number, not true or false, out of range, not a choice.
     """
-    try:
-        if param.kind == "int":
-            return param.validate(int(text))
-        if param.kind == "float":
-            return param.validate(float(text))
-    except ValueError as err:
-        if "must" in str(err):
-            raise
-        kind = "a whole number" if param.kind == "int" else "a number"
-        raise ValueError(f"{param.name} must be {kind}, got {text!r}") from None
-    if param.kind == "bool":
-        if text.lower() in TRUE + FALSE:
-            return text.lower() in TRUE
-        raise ValueError(f"{param.name} must be true or false, got {text!r}")
     if param.kind == "layer" and text.lower() in ("", "default", "none"):
         return None
-    return param.validate(text)
+    return param_from_text(param, text)
 
 
 def parse_params(

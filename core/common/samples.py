@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.common.query import choice_field
+
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_images"
 
 # file name -> caption shown in pickers; order = order in the UI
@@ -16,6 +18,9 @@ SAMPLES: dict[str, str] = {
     "retina.jpg": "Retina (no ImageNet class)",
     "hubble_deep_field.jpg": "Hubble deep field (no ImageNet class)",
 }
+
+# The sample photo of a page's URL (its state: core.common.query); None: not a sample.
+SAMPLE_FIELD = choice_field("sample", None, list(SAMPLES), label="sample photo")
 
 
 def sample_path(name: str) -> Path:

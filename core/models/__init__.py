@@ -23,6 +23,7 @@ from core.models.files import (
 from core.models.registry import (
     DEFAULT_MODEL,
     LOAD_COUNTS,
+    MODEL_FIELD,
     ImageModel,
     ModelSpec,
     ModelUnavailable,
@@ -54,6 +55,7 @@ __all__ = [
     "read_labels",
     "source_name",
     "LOAD_COUNTS",
+    "MODEL_FIELD",
     "ImageModel",
     "ModelSpec",
     "ModelUnavailable",

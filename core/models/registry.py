@@ -32,6 +32,7 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 
 from core.common.images import to_rgb
+from core.common.query import shown, text_field
 from core.models.engine import forward_engine
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,24 @@ def register(spec: ModelSpec) -> None:
 def list_models() -> list[str]:
     """Registered classifier names, the embedded default first."""
     return [DEFAULT_MODEL] + [n for n in _REGISTRY if n != DEFAULT_MODEL]
+
+
+def read_model_name(text: str) -> str:
+    """A registered model's name from a link (checked when the link is read, so a model
+    registered later is found).
+
+    Raises:
+        ValueError: not a registered model (the message lists them).
+    """
+    name = text.strip()
+    if name not in _REGISTRY:
+        known = ", ".join(list_models())
+        raise ValueError(f"the model must be one of {known}; got {shown(name)!r}")
+    return name
+
+
+# The model of a page's URL (its state: core.common.query).
+MODEL_FIELD = text_field("model", DEFAULT_MODEL, read_model_name, str, "model")
 
 
 def model_spec(name: str) -> ModelSpec:

@@ -21,13 +21,22 @@ Public API (``from core.playground import ...``), by module:
 - :mod:`~core.playground.tips`: :func:`what_to_try` -- what to look for with a given
   initialisation and activation.
 - :mod:`~core.playground.config`: :class:`PlaygroundConfig`, :func:`parse_hidden`,
-  :func:`build_trainer` -- the page's settings and its one entry point.
+  :func:`build_trainer` -- the page's settings and its one entry point;
+  :data:`PLAYGROUND_FIELDS` -- those settings in the page's URL.
 
 Imports only ``core.common`` of ``core`` (see ``tests/test_architecture.py``).
 """
 
 from core.playground.activations import ACTIVATIONS, SATURATION_MARGIN, ActivationSpec
-from core.playground.config import PlaygroundConfig, build_trainer, parse_hidden
+from core.playground.config import (
+    BATCH_SIZES,
+    LEARNING_RATES,
+    PLAYGROUND_FIELDS,
+    SPEEDS,
+    PlaygroundConfig,
+    build_trainer,
+    parse_hidden,
+)
 from core.playground.datasets import (
     DATASETS,
     Dataset,
@@ -44,6 +53,10 @@ from core.playground.tips import ACTIVATION_TIPS, COMBINATION_TIPS, INIT_TIPS, w
 from core.playground.trainer import Trainer
 
 __all__ = [
+    "SPEEDS",
+    "PLAYGROUND_FIELDS",
+    "LEARNING_RATES",
+    "BATCH_SIZES",
     "ACTIVATIONS",
     "ACTIVATION_TIPS",
     "COMBINATION_TIPS",

@@ -1,10 +1,20 @@
-"""A run's configuration as the page sets it, and building the trainer from it."""
+"""A run's configuration as the page sets it, building the trainer from it, and the
+page's settings in its URL (read and written by :mod:`core.common.query`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.playground.datasets import make_dataset
+from core.common.query import (
+    QueryField,
+    choice_field,
+    float_field,
+    int_field,
+    text_field,
+)
+from core.playground.activations import ACTIVATIONS
+from core.playground.datasets import DATASETS, make_dataset
+from core.playground.inits import INITS
 from core.playground.mlp import NetSpec
 from core.playground.trainer import Trainer
 
@@ -89,3 +99,45 @@ def build_trainer(config: PlaygroundConfig, lr: float, batch_size: int) -> Train
     )
     spec = NetSpec(data.n_inputs, config.hidden, data.n_outputs, config.activation, config.init)
     return Trainer(spec, data, lr, batch_size, config.seed, config.max_steps)
+
+
+LEARNING_RATES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+BATCH_SIZES = (1, 4, 8, 16, 32, 64, 128, 256)
+SPEEDS = (1, 2, 5, 10, 20, 50)  # steps per refresh while training runs
+MAX_LAYERS, MAX_WIDTH = 6, 32
+
+
+def hidden_text(widths: tuple[int, ...] | str) -> str:
+    """Hidden widths as the page's text box shows them: ``"8, 8"`` (text passed through)."""
+    return widths if isinstance(widths, str) else ", ".join(map(str, widths))
+
+
+def _read_hidden(text: str) -> str:
+    """A link's hidden layers (``8,8`` or ``8 8``) as the text box's text, checked."""
+    return hidden_text(parse_hidden(text, MAX_LAYERS, MAX_WIDTH))
+
+
+def _link_hidden(text: str) -> str:
+    """The text box's text as a link writes it: ``8,8`` (no spaces to escape)."""
+    return ",".join(p for p in text.replace(",", " ").split() if p)
+
+
+_DEFAULT = PlaygroundConfig()
+# ?data=xor&hidden=16,16&act=relu&init=he&lr=0.03: everything that sets up a run.
+PLAYGROUND_FIELDS: tuple[QueryField, ...] = (
+    choice_field("data", _DEFAULT.dataset, list(DATASETS), label="data set"),
+    int_field("inputs", _DEFAULT.n_inputs, 1, 32, "inputs"),
+    int_field("outputs", _DEFAULT.n_outputs, 1, 4, "outputs"),
+    text_field(
+        "hidden", hidden_text(_DEFAULT.hidden), _read_hidden, _link_hidden, "hidden layers"
+    ),  # fmt: skip
+    choice_field("act", _DEFAULT.activation, list(ACTIVATIONS), label="activation"),
+    choice_field("init", _DEFAULT.init, list(INITS), label="initialisation"),
+    choice_field("lr", 0.1, LEARNING_RATES, label="learning rate"),
+    choice_field("batch", 32, BATCH_SIZES, label="batch size"),
+    int_field("samples", _DEFAULT.n_samples, 20, 2000, "examples"),
+    float_field("noise", _DEFAULT.noise, 0.0, 1.0, "noise"),
+    int_field("seed", _DEFAULT.seed, 0, 1_000_000, "seed"),
+    int_field("max_steps", 2000, 10, 100_000, "steps until finished"),
+    choice_field("speed", 10, SPEEDS, label="steps per refresh"),
+)

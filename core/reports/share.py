@@ -1,24 +1,52 @@
-"""Shareable state: the view of "Explain an image" in a URL query string, and back.
+"""Shareable state: the view of "Explain an image" and of "Compare models" in a URL
+query string, and back.
 
 ``?model=resnet18&methods=gradcam,lime&sample=espresso.jpg&class=967&lime.samples=500``:
 the model, the methods, their parameters (``method.param=value``, only those that differ
 from the defaults), the sample photo and the class. Reading a query never fails: an
 unknown or out-of-range value is dropped with a notice in plain words, and the view
-opens with the defaults for it.
+opens with the defaults for it. The fields are read and written by
+:mod:`core.common.query`, as every page's are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.attribution import DEFAULT_METHODS, METHODS, Param
-from core.common.samples import SAMPLES
-from core.models import DEFAULT_MODEL, list_models
+from core.attribution import DEFAULT_METHODS, METHODS
+from core.common.query import (
+    Query,
+    bool_field,
+    int_field,
+    last_value,
+    list_field,
+    read_query,
+    shown,
+    write_query,
+)
+from core.common.samples import SAMPLE_FIELD
+from core.models import DEFAULT_MODEL, MODEL_FIELD, list_models
+from core.pipeline import param_from_text
 
-Query = Mapping[str, str | Sequence[str]]
-KEYS = ("model", "methods", "sample", "class")
+CLASS = int_field("class", None, 0, 999, label="class index")  # None: the top-1 class
+EXPLAIN_FIELDS = (
+    MODEL_FIELD,
+    list_field("methods", DEFAULT_METHODS, list(METHODS), label="method(s)"),
+    SAMPLE_FIELD,
+    CLASS,
+)
+KEYS = tuple(f.name for f in EXPLAIN_FIELDS)
+COMPARE_METHODS = ("gradcam", "saliency", "integrated_gradients")
+# "Compare models": the models, the methods, the two toggles, the class and the photo.
+COMPARE_FIELDS = (
+    list_field("models", tuple(list_models()[:3]), list_models(), label="model(s)"),
+    list_field("methods", COMPARE_METHODS, list(METHODS), label="method(s)"),
+    bool_field("same_scale", False),
+    bool_field("same_class", False),
+    CLASS,
+    SAMPLE_FIELD,
+)
 
 
 @dataclass(frozen=True)
@@ -40,23 +68,6 @@ class ViewState:
     target: int | None = None
 
 
-def _one(value: str | Sequence[str]) -> str:
-    return value if isinstance(value, str) else (value[-1] if value else "")
-
-
-def _parse_param(param: Param, text: str) -> Any:
-    """A URL value -> the parameter's type, validated (raises ValueError)."""
-    if param.kind == "int":
-        return param.validate(int(text))
-    if param.kind == "float":
-        return param.validate(float(text))
-    if param.kind == "bool":
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"{param.name} must be true or false, got {text!r}")
-        return text.lower() in ("true", "1")
-    return param.validate(text)  # choice or layer name (layers are checked by the page)
-
-
 def parse_view(query: Query) -> tuple[ViewState, list[str]]:
     """Read a query string's view; bad values become defaults, with notices.
 
@@ -66,22 +77,8 @@ def parse_view(query: Query) -> tuple[ViewState, list[str]]:
     Returns:
         ``(state, notices)``.
     """
-    notices: list[str] = []
-    model = _one(query.get("model", DEFAULT_MODEL)) or DEFAULT_MODEL
-    if model not in list_models():
-        notices.append(f"Unknown model {model!r} in the link: showing {DEFAULT_MODEL}.")
-        model = DEFAULT_MODEL
-    methods: tuple[str, ...] = DEFAULT_METHODS
-    if "methods" in query:
-        names = [n for n in ",".join(
-            [query["methods"]] if isinstance(query["methods"], str) else query["methods"]
-        ).split(",") if n]  # fmt: skip
-        unknown = [n for n in names if n not in METHODS]
-        if unknown:
-            notices.append(
-                f"Unknown method(s) {', '.join(map(repr, unknown))} in the link: left out."
-            )
-        methods = tuple(dict.fromkeys(n for n in names if n in METHODS))
+    fixed = {k: v for k, v in query.items() if k in KEYS}
+    values, notices = read_query(EXPLAIN_FIELDS, fixed)
     params: dict[str, dict[str, Any]] = {}
     for key, value in query.items():
         if key in KEYS:
@@ -89,41 +86,32 @@ def parse_view(query: Query) -> tuple[ViewState, list[str]]:
         method, _, name = key.partition(".")
         declared = {p.name: p for p in METHODS[method].params} if method in METHODS else {}
         if name not in declared:
-            notices.append(f"Unknown setting {key!r} in the link: ignored.")
+            notices.append(f"Unknown setting {shown(key)!r} in the link: ignored.")
             continue
+        text = last_value(value)
         try:
-            parsed = _parse_param(declared[name], _one(value))
+            parsed = param_from_text(declared[name], text)
         except (ValueError, TypeError) as err:
             default = declared[name].default
-            notices.append(f"{key}={_one(value)} is not allowed ({err}): using {default}.")
+            notices.append(f"{key}={shown(text)} is not allowed ({err}): using {default}.")
             continue
         if parsed != declared[name].default:
             params.setdefault(method, {})[name] = parsed
-    sample = _one(query["sample"]) if "sample" in query else None
-    if sample is not None and sample not in SAMPLES:
-        notices.append(f"Unknown sample photo {sample!r} in the link: showing the first one.")
-        sample = None
-    target: int | None = None
-    if "class" in query:
-        text = _one(query["class"])
-        if text.isdigit() and int(text) < 1000:
-            target = int(text)
-        else:
-            notices.append(f"class={text} is not a class index (0-999): showing the top-1.")
-    return ViewState(model, methods, params, sample, target), notices
+    state = ViewState(
+        values.get("model", DEFAULT_MODEL),
+        values.get("methods", DEFAULT_METHODS),
+        params,
+        values.get("sample"),
+        values.get("class"),
+    )
+    return state, notices
 
 
 def view_query(state: ViewState) -> dict[str, str]:
     """The query string of a view (defaults left out, so links stay short)."""
-    query: dict[str, str] = {}
-    if state.model != DEFAULT_MODEL:
-        query["model"] = state.model
-    if tuple(state.methods) != DEFAULT_METHODS:
-        query["methods"] = ",".join(state.methods)
-    if state.sample is not None:
-        query["sample"] = state.sample
-    if state.target is not None:
-        query["class"] = str(state.target)
+    values = {"model": state.model, "methods": tuple(state.methods), "sample": state.sample,
+              "class": state.target}  # fmt: skip
+    query = write_query(EXPLAIN_FIELDS, values)
     for method in state.methods:
         declared = {p.name: p for p in METHODS[method].params}
         for name, value in state.params.get(method, {}).items():

@@ -30,6 +30,7 @@ from ui.arithmetic.stack_editor import (
     load_preset,
     replace_stack,
     rows_frame,
+    stack_bindings,
     stack_editor,
     stack_in_state,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "replace_stack",
     "results_table",
     "rows_frame",
+    "stack_bindings",
     "stack_editor",
     "stack_in_state",
 ]

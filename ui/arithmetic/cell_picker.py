@@ -5,6 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui.state import check_choice
+
 
 def cell_picker(height: int, width: int, key: str, title: str) -> tuple[int, int]:
     """Pick a cell of an ``height x width`` grid: click it, or type its row and column.
@@ -19,6 +21,8 @@ def cell_picker(height: int, width: int, key: str, title: str) -> tuple[int, int
         ``(y, x)``, always inside the grid.
     """
     y_key, x_key = f"{key}_y", f"{key}_x"
+    check_choice(y_key, range(height), "cell row")
+    check_choice(x_key, range(width), "cell column")
     for state_key, limit in ((y_key, height), (x_key, width)):
         if st.session_state.get(state_key, 0) >= limit:
             st.session_state[state_key] = limit // 2

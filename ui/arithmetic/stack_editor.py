@@ -7,14 +7,23 @@ page, so both see the same network.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from core.arithmetic import LAYER_FIELDS, OPS, PRESETS, parse_layer
+from core.arithmetic import (
+    DEFAULT_PRESET,
+    GEOMETRY_FIELDS,
+    LAYER_FIELDS,
+    OPS,
+    PRESETS,
+    GeometryError,
+    parse_layer,
+)
+from ui.state import Bound, Session
 
-DEFAULT_PRESET = "LeNet-5"
 STACK_KEY = "arith_stack"  # list of row dicts, shared by the calculator and RF pages
 INPUT_KEY = "arith_input"  # (C, H, W)
 VERSION_KEY = "arith_stack_version"  # bumped when the table is replaced from code
@@ -43,9 +52,18 @@ EDITOR_COLUMNS: dict[str, Any] = {
 assert set(EDITOR_COLUMNS) == set(LAYER_FIELDS)
 
 
+def _record(row: dict[str, Any], number: int) -> dict[str, Any]:
+    """A row as the editor shows it: normalised when it parses, else as it was typed (a
+    row the user is still writing, or one a link shares to show why it fails)."""
+    try:
+        return parse_layer(row, number).to_row()
+    except GeometryError:
+        return {name: row.get(name) for name in LAYER_FIELDS}
+
+
 def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Row dicts -> the editor's DataFrame (text cells for pairs, nullable numbers)."""
-    records = [parse_layer(row, i).to_row() for i, row in enumerate(rows, start=1)]
+    records = [_record(row, i) for i, row in enumerate(rows, start=1)]
     frame = pd.DataFrame(records, columns=list(LAYER_FIELDS))
     for column in ("out_channels", "groups", "out_features"):
         frame[column] = frame[column].astype("Int64")
@@ -147,3 +165,36 @@ def stack_in_state() -> tuple[tuple[int, int, int], list[dict[str, Any]]]:
     """The shared input shape and rows (after :func:`init_stack`), for pages that read them."""
     channels, height, width = (int(v) for v in st.session_state[INPUT_KEY])
     return (channels, height, width), st.session_state[STACK_KEY]
+
+
+def _put_input(session: Session, shape: tuple[int, int, int]) -> None:
+    session[INPUT_KEY] = shape
+    for widget, value in zip(INPUT_WIDGETS, shape, strict=True):
+        session[widget] = value
+
+
+def _get_input(session: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The input boxes' values (this run's, before the page reads them), else the kept
+    shape."""
+    if all(widget in session for widget in INPUT_WIDGETS):
+        return tuple(int(session[widget]) for widget in INPUT_WIDGETS)
+    return session.get(INPUT_KEY)
+
+
+def _put_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    session[STACK_KEY] = rows
+    session[VERSION_KEY] = session.get(VERSION_KEY, 0) + 1  # the editor restarts from them
+
+
+def stack_bindings(when: Callable[[Mapping[str, Any]], bool] | None = None) -> tuple[Bound, Bound]:
+    """The stack's input and rows in a page's URL (``input=3x32x32&layers=...``); a
+    link replaces the table. Call :func:`init_stack` first.
+
+    Args:
+        when: Write them only when this holds for the session (None: always).
+    """
+    by_name = {f.name: f for f in GEOMETRY_FIELDS}
+    return (
+        Bound(by_name["input"], INPUT_KEY, when, _get_input, _put_input),
+        Bound(by_name["layers"], STACK_KEY, when, put=_put_rows),
+    )

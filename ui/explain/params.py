@@ -17,6 +17,7 @@ from core.attribution import InputShape, Method, Param
 from core.models import ImageModel
 from core.pipeline import model_shape
 from ui.common import cached_model
+from ui.state import keep
 
 
 def model_input_shape(model_name: str) -> InputShape:
@@ -52,6 +53,7 @@ def param_widget(method: Method, param: Param, model: ImageModel, where: Any = s
         where: Streamlit container to draw in.
     """
     key = param_key(method.name, param, model.name)
+    keep([key])  # back from another page: the setting as the user left it
     preset = key in st.session_state
     label, help_ = _label(param), param.help
     common: dict[str, Any] = {"key": key, "help": help_}

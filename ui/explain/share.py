@@ -8,8 +8,6 @@ between the query string and the widgets' session state.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -17,26 +15,30 @@ import streamlit as st
 from core.attribution import METHODS
 from core.reports import ViewState, parse_view, view_query
 from ui.explain.params import param_key
+from ui.present import PRESENT, PRESENT_SEEN, presenting
+from ui.state import APPLIED, keep, link_notice, signature
 
-APPLIED = "explain_url_applied"  # the query string the widgets already reflect
+PAGE = "explain"  # its entry in ui.state's APPLIED: the query its widgets already reflect
 NOTICES = "explain_url_notices"
 PENDING_CLASS = "explain_url_class"  # a class from the link, set once the image is known
-
-
-def _signature(query: Mapping[str, Any]) -> str:
-    return repr(sorted((k, str(v)) for k, v in query.items()))
+# Settings kept when the user visits another page (ui.state.keep); the method settings,
+# the photo and the class are kept where their widgets are drawn.
+KEPT = ("explain_methods", "explain_opacity", "explain_cmap", "explain_top",
+        "explain_same_scale")  # fmt: skip
 
 
 def restore_from_url() -> None:
-    """Put an opened link's view into the widgets (before they are drawn), once per link.
+    """Put an opened link's view into the widgets (before they are drawn), once per link;
+    back from another page, the page's settings as the user left them.
 
     Unknown or out-of-range values are left at their defaults; the notices say which.
     """
-    query = st.query_params.to_dict()
-    signature = _signature(query)
-    if st.session_state.get(APPLIED) == signature:
+    keep(KEPT)
+    query = {k: v for k, v in st.query_params.to_dict().items() if k != PRESENT}
+    applied: dict[str, str] = st.session_state.setdefault(APPLIED, {})
+    if applied.get(PAGE) == signature(query):
         return
-    st.session_state[APPLIED] = signature
+    applied[PAGE] = signature(query)
     if not query:
         return
     state, notices = parse_view(query)
@@ -56,7 +58,7 @@ def restore_from_url() -> None:
 def show_notices() -> None:
     """The notices of the link just opened (shown once)."""
     for notice in st.session_state.pop(NOTICES, []):
-        st.warning(notice, icon=":material/link_off:")
+        link_notice(notice)
 
 
 def pending_class(target_key: str) -> None:
@@ -77,8 +79,10 @@ def write_url(state: ViewState, default_layer: str) -> str:
         for method, values in state.params.items()
     }
     query = view_query(dataclasses.replace(state, params=params))
-    st.query_params.from_dict(query)
-    st.session_state[APPLIED] = _signature(query)
+    st.session_state.setdefault(APPLIED, {})[PAGE] = signature(query)
+    shown = {**query, PRESENT: "1"} if presenting() else query  # the mode stays on
+    st.session_state[PRESENT_SEEN] = shown.get(PRESENT)
+    st.query_params.from_dict(shown)
     base = (st.context.url or "").split("?", 1)[0]
     return f"{base}?{urlencode(query)}" if query else base
 

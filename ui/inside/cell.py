@@ -40,6 +40,7 @@ from ui.inside.cell_plots import (
 )
 from ui.inside.plots import GAP, maps_figure, tile
 from ui.inside.subject import Subject
+from ui.state import check_choice
 from ui.work import run_work
 
 CELL_COST = 0.3  # seconds: two recorded forward passes of a photo model, one thread
@@ -160,6 +161,7 @@ def cell_section(
     if st.session_state.get(f"{key}_scope") != (source.name, layer):
         st.session_state[f"{key}_scope"] = (source.name, layer)
         select_cell(key, default_channel, -1, -1)
+    check_choice(channel_key, range(channels), "channel")
     if not 0 <= st.session_state.get(channel_key, -1) < channels:
         st.session_state[channel_key] = default_channel
     channel = int(st.session_state[channel_key])

@@ -23,6 +23,7 @@ from ui.inside.cache import cached_examples, set_maxima, visualised
 from ui.inside.panels import MIDDLE, layer_choice
 from ui.inside.plots import curve_figure, gif, to_uint8
 from ui.inside.subject import Subject, image_set, small_set_notice
+from ui.state import check_choice
 
 KIND_TITLES = {"neuron": "Neuron", "channel": "Channel", "layer": "Layer (DeepDream)",
                "logit": "Class logit", "probability": "Class probability"}  # fmt: skip
@@ -52,6 +53,7 @@ def objective_inputs(subject: Subject, key: str) -> Objective:
             layer, channels = layer_choice(subject, "Layer", f"{key}_layer", MIDDLE)
         index = 0
         if kind != "layer":
+            check_choice(f"{key}_channel_{layer}", range(channels), "channel")
             index = int(right.number_input(f"Channel (of {channels})", 0, channels - 1, 0,
                                            key=f"{key}_channel_{layer}"))  # fmt: skip
         return Objective(kind, index, layer)
@@ -227,6 +229,7 @@ def examples_panel(subject: Subject) -> None:
     left, right = st.columns([3, 1])
     with left:
         layer, channels = layer_choice(subject, "Layer", "inside_ex_layer", MIDDLE)
+    check_choice(f"inside_ex_channel_{layer}", range(channels), "channel")
     channel = int(right.number_input(f"Channel (of {channels})", 0, channels - 1, 0,
                                      key=f"inside_ex_channel_{layer}"))  # fmt: skip
     images = image_set(subject)

@@ -13,6 +13,8 @@ from ui.inside.cache import cached_feature_maps, cached_kernels, cached_layers
 from ui.inside.cell import cell_section, cell_source, feature_map_chart
 from ui.inside.plots import kernels_figure
 from ui.inside.subject import Subject
+from ui.present import presenting
+from ui.state import check_choice, from_link
 from ui.widgets import labelled_selectbox
 
 # the receptive-field columns (what torchinfo lacks) next to the shapes, then the rest
@@ -58,7 +60,7 @@ def layer_table_panel(subject: Subject) -> None:
     if search:
         shown = shown[shown["name"].str.contains(search, case=False, regex=False)]
     st.dataframe(
-        shown[SHOWN], hide_index=True, width="stretch", height=560,
+        shown[SHOWN], hide_index=True, width="stretch", height=360 if presenting() else 560,
         column_config={
             "index": st.column_config.NumberColumn("#", width="small"),
             "call": st.column_config.NumberColumn("call", help="2 = second use of a reused module"),
@@ -105,12 +107,16 @@ def layer_choice(subject: Subject, label: str, key: str, depth: float = EARLY) -
     )
     shapes = dict(cached_layers(subject.name, subject.net, probe))
     blocks = [name for name in block_outputs(subject.net) if name in shapes] or list(shapes)
+    linked = st.session_state.get(f"{key}_{subject.name}__option")
+    if from_link(f"{key}_{subject.name}__option") and linked in shapes and linked not in blocks:
+        st.session_state[f"{key}_every_{subject.name}"] = True  # a link to a layer in a block
     every = st.toggle(
         "Show every layer", False, key=f"{key}_every_{subject.name}",
         help=f"Off: the {len(blocks)} block outputs. On: all {len(shapes)} layers with a "
         "feature map, the ones inside the blocks too.",
     )  # fmt: skip
     names = list(shapes) if every else blocks
+    check_choice(f"{key}_{subject.name}__option", names, "layer")
     default = blocks[round(depth * (len(blocks) - 1))]
     name = labelled_selectbox(
         label, names, lambda n: f"{n}  ({format_shape(shapes[n][1:])})",
@@ -147,6 +153,7 @@ def feature_maps_panel(subject: Subject) -> None:
 def kernels_panel(subject: Subject) -> None:
     """A convolution's kernels: RGB tiles for the first layer, grey per input channel."""
     names = conv_layers(subject.net)
+    check_choice(f"inside_k_layer_{subject.name}", names, "convolution")
     left, middle, right = st.columns([3, 1, 1])
     layer = left.selectbox("Convolution", names, key=f"inside_k_layer_{subject.name}") or names[0]
     module = dict(subject.net.named_modules())[layer]
