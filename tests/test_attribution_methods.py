@@ -119,7 +119,10 @@ def test_integrated_gradients_completeness_at_128_steps(baseline: str) -> None:
     target = int(deltas.abs().argmax())  # the class whose score moves most: a real test
     delta = float(deltas[target])
     heat = run.attribute("integrated_gradients", target, steps=128, baseline=baseline).heatmap
-    assert abs(delta) > 0.02
+    # A change the 2% check can see: at least 0.01 (0.021-0.026 here, the same to 1e-6 on
+    # every CPU: fixed weights and seeded baselines, no optimisation), and 2% of 0.01 is
+    # still 20x float32's rounding of a 784-pixel sum.
+    assert abs(delta) > 0.01
     assert abs(heat.sum() - delta) <= 0.02 * abs(delta)
 
 

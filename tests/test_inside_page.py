@@ -147,7 +147,9 @@ def test_digit_cnn_dataset_examples_and_class_visualisation():
     app.selectbox(key="inside_fv_class").set_value(3).run()
     app.slider(key="inside_fv_steps").set_value(64).run()
     start, end = _objective_numbers(ok(app))
-    assert end > start + 5
+    # The logit of 3 climbed by 6.8-7.0 in 64 steps with portable kernels and AVX2 (one
+    # worker thread): at least 3 leaves a wide margin for any CPU's floats.
+    assert end > start + 3
     assert "The network calls the result **3**" in texts(app)
 
 
