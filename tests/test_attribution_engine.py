@@ -34,6 +34,8 @@ from tests.explain_nets import DigitsNet, digit_input
 REQUIRED = {
     "saliency", "deconvnet", "guided_backprop", "gradcam", "gradcam++", "guided_gradcam",
     "integrated_gradients", "smoothgrad", "occlusion", "lime", "lrp", "scorecam", "rise",
+    "layercam", "xgradcam", "hirescam", "eigencam", "ablationcam", "input_x_gradient",
+    "gradient_shap", "kernel_shap",
 }  # fmt: skip
 
 SEED_LIKE = Param("seed", 0, "Seed.", "int", 0, 10, 1)
@@ -44,6 +46,8 @@ CHEAP = {
     "smoothgrad": {"samples": 2},
     "occlusion": {"patch": 64, "stride": 64},
     "lime": {"samples": 50, "superpixels": 10},
+    "kernel_shap": {"samples": 50, "superpixels": 10},
+    "gradient_shap": {"samples": 2},
     "rise": {"masks": 50},
     "scorecam": {"layer": "blocks.14"},  # 192 channels (the default layer has 1,280)
 }
@@ -94,7 +98,8 @@ def test_registry_declares_everything_the_page_needs() -> None:
 def test_cheap_methods_are_ordered_first() -> None:
     order = [name for name, _ in by_cost({name: {} for name in METHODS}, InputShape((224, 224)))]
     assert order.index("gradcam") < order.index("integrated_gradients") < order.index("lime")
-    assert order[-3:] == ["scorecam", "lime", "rise"]  # one pass per channel, sample or mask
+    # one pass per channel, sample or mask
+    assert order[-4:] == ["scorecam", "lime", "kernel_shap", "rise"]
 
 
 def test_bad_parameters_and_targets_get_clear_errors() -> None:

@@ -1,11 +1,25 @@
-"""Infrastructure shared by every domain: scoped hooks, single-threaded workers, image
-decoding, the sample photos, batch-norm folding, the LRU cache and torch-call helpers.
+"""Infrastructure shared by every domain: scoped, thread-filtered hooks and a layer's
+output (stop early, replace), per-network memos and the one logits tolerance,
+single-threaded workers, image decoding, the sample photos, batch-norm folding, the LRU
+cache and torch-call helpers.
 
 Imports nothing else of ``core`` (see ``docs/architecture.md``).
 """
 
 from core.common.batchnorm import batch_norm_affine, fold_affine, fold_conv_bn
-from core.common.hooks import count_hooks, forward_hooks, private_copy, record_outputs
+from core.common.hooks import (
+    LayerTap,
+    NoSuchLayer,
+    StopForward,
+    call_order,
+    count_hooks,
+    forward_hooks,
+    layer_output,
+    named_layers,
+    private_copy,
+    record_outputs,
+    tap_layers,
+)
 from core.common.images import (
     SUPPORTED_EXTENSIONS,
     ImageLoadError,
@@ -18,6 +32,14 @@ from core.common.images import (
 from core.common.layout import fast_layout
 from core.common.lru import LRUCache, nbytes
 from core.common.memory import limit_malloc_arenas, release_memory
+from core.common.networks import (
+    LOGITS_TOLERANCE,
+    MAX_PARAMETERS,
+    PerNetwork,
+    logits_difference,
+    parameter_count,
+    same_logits,
+)
 from core.common.samples import SAMPLES, sample_path
 from core.common.single_thread import run_single_threaded, single_threaded, torch_threads
 from core.common.torch_calls import call_arg, tensors_in
@@ -25,11 +47,18 @@ from core.common.torch_calls import call_arg, tensors_in
 __all__ = [
     "SAMPLES",
     "SUPPORTED_EXTENSIONS",
+    "LOGITS_TOLERANCE",
+    "MAX_PARAMETERS",
     "ImageLoadError",
     "LRUCache",
+    "LayerTap",
     "LoadedImage",
+    "NoSuchLayer",
+    "PerNetwork",
+    "StopForward",
     "batch_norm_affine",
     "call_arg",
+    "call_order",
     "count_hooks",
     "data_uri",
     "encode_image",
@@ -37,15 +66,21 @@ __all__ = [
     "fast_layout",
     "fold_conv_bn",
     "forward_hooks",
+    "layer_output",
     "limit_malloc_arenas",
     "load_image",
+    "logits_difference",
+    "named_layers",
     "nbytes",
+    "parameter_count",
     "private_copy",
     "record_outputs",
     "release_memory",
     "run_single_threaded",
+    "same_logits",
     "sample_path",
     "single_threaded",
+    "tap_layers",
     "tensors_in",
     "to_rgb",
     "torch_threads",
