@@ -276,7 +276,7 @@ class GradientSHAP(Method):
         noise_param(
             0.02,
             "Noise added to the image for each sample, as a fraction of the input's value "
-            "range (0.02 of a normalised photo is the 0.09 of Captum's tutorial).",
+            "range (0.02 of a normalised photo is about the 0.09 of Captum's tutorial).",
         ),
         SEED,
     )
