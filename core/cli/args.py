@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.attribution import METHODS, Param
+from core.attribution import METHODS
 from core.attribution.display import SEQUENTIAL_MAPS
 from core.cli.job import OPACITY
 from core.evaluation import DEFAULT_SUBSTRATE, SUBSTRATES
@@ -28,7 +28,6 @@ from core.models import (
 )
 
 ENGINES = ("local", "ray")
-TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 EXAMPLES = """\
 examples:
@@ -296,31 +295,6 @@ def parse_list(text: str, allowed: Sequence[str], option: str, parser: Any) -> t
     return names
 
 
-def parse_value(param: Param, text: str) -> Any:
-    """A parameter's value from its text, as its kind says, validated by the parameter.
-
-    Raises:
-        ValueError: not a number, not true or false, out of range, not a choice.
-    """
-    try:
-        if param.kind == "int":
-            return param.validate(int(text))
-        if param.kind == "float":
-            return param.validate(float(text))
-    except ValueError as err:
-        if "must" in str(err):
-            raise
-        kind = "a whole number" if param.kind == "int" else "a number"
-        raise ValueError(f"{param.name} must be {kind}, got {text!r}") from None
-    if param.kind == "bool":
-        if text.lower() in TRUE + FALSE:
-            return text.lower() in TRUE
-        raise ValueError(f"{param.name} must be true or false, got {text!r}")
-    if param.kind == "layer" and text.lower() in ("", "default", "none"):
-        return None
-    return param.validate(text)
-
-
 def parse_params(
     entries: Sequence[str], methods: Sequence[str], parser: Any
 ) -> dict[str, dict[str, Any]]:
@@ -345,7 +319,7 @@ def parse_params(
                 f"--param {entry!r}: {method} has no parameter {name!r}; it takes: {takes}"
             )
         try:
-            given[method][name] = parse_value(declared[name], text.strip())
+            given[method][name] = declared[name].parse(text)
         except ValueError as err:
             parser.error(f"--param {entry!r}: {err}")
     resolved: dict[str, dict[str, Any]] = {}
@@ -388,7 +362,7 @@ def describe_methods() -> str:
             else:
                 allowed = "a layer name: `python -m core.cli layers --model NAME` lists them"
             unit = f" {p.unit}" if p.unit else ""
-            default = "default" if p.default is None else str(p.default).lower()
+            default = p.text(p.default)
             lines.append(f"  {method.name}.{p.name}={default}  [{allowed}{unit}] {p.help}")
     return "\n".join(lines)
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.attribution import DEFAULT_METHODS, METHODS, Param
+from core.attribution import DEFAULT_METHODS, METHODS
 from core.common.samples import SAMPLES
 from core.models import DEFAULT_MODEL, list_models
 
@@ -42,19 +42,6 @@ class ViewState:
 
 def _one(value: str | Sequence[str]) -> str:
     return value if isinstance(value, str) else (value[-1] if value else "")
-
-
-def _parse_param(param: Param, text: str) -> Any:
-    """A URL value -> the parameter's type, validated (raises ValueError)."""
-    if param.kind == "int":
-        return param.validate(int(text))
-    if param.kind == "float":
-        return param.validate(float(text))
-    if param.kind == "bool":
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"{param.name} must be true or false, got {text!r}")
-        return text.lower() in ("true", "1")
-    return param.validate(text)  # choice or layer name (layers are checked by the page)
 
 
 def parse_view(query: Query) -> tuple[ViewState, list[str]]:
@@ -92,7 +79,7 @@ def parse_view(query: Query) -> tuple[ViewState, list[str]]:
             notices.append(f"Unknown setting {key!r} in the link: ignored.")
             continue
         try:
-            parsed = _parse_param(declared[name], _one(value))
+            parsed = declared[name].parse(_one(value))
         except (ValueError, TypeError) as err:
             default = declared[name].default
             notices.append(f"{key}={_one(value)} is not allowed ({err}): using {default}.")
@@ -128,7 +115,5 @@ def view_query(state: ViewState) -> dict[str, str]:
         declared = {p.name: p for p in METHODS[method].params}
         for name, value in state.params.get(method, {}).items():
             if name in declared and value != declared[name].default:
-                query[f"{method}.{name}"] = (
-                    str(value).lower() if isinstance(value, bool) else str(value)
-                )
+                query[f"{method}.{name}"] = declared[name].text(value)
     return query
