@@ -174,18 +174,24 @@ async def class_run(url: str, students: int, spread: float) -> list[Student]:
     return list(results)
 
 
+async def open_explain(playwright, url: str):  # type: ignore[no-untyped-def]
+    """A browser with "Explain an image" open on the sample, its maps ready."""
+    browser = await playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    await page.goto(f"{url}/explain")
+    await page.get_by_text(READY).first.wait_for(timeout=TIMEOUT_MS)
+    await settled(page)
+    return browser, page
+
+
 async def warm_up(url: str) -> None:
     """A teacher opens the page once: the sample's default panel is cached."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        page = await browser.new_page(viewport={"width": 1400, "height": 900})
-        await page.goto(f"{url}/explain")
-        await page.get_by_text(READY).first.wait_for(timeout=TIMEOUT_MS)
-        await settled(page)
+        browser, _ = await open_explain(playwright, url)
         await browser.close()
 
 
@@ -202,13 +208,7 @@ async def alone(url: str, pid: int) -> tuple[float, float, list[str]]:
         return times.user + times.system
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        page = await browser.new_page(viewport={"width": 1400, "height": 900})
-        await page.goto(f"{url}/explain")
-        await page.get_by_text(READY).first.wait_for(timeout=TIMEOUT_MS)
-        await settled(page)
+        browser, page = await open_explain(playwright, url)
         await asyncio.sleep(1)
         before = cpu()
         await page.reload()

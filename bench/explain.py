@@ -9,10 +9,14 @@ Targets, on the 2-core CPU, EfficientNet-Lite0, one 224 x 224 photo:
   backprop, Grad-CAM, Grad-CAM++, IG (50 steps), SmoothGrad (25), occlusion (patch 32,
   stride 16) and LIME (1000 samples); LIME <= 0.45 of lime's time with r >= 0.999
   against the torch-engine map; occlusion <= 0.3 of Captum's;
-- every forward-only method (occlusion, LIME, Score-CAM, RISE) within 1.25 x its floor:
+- every method on the forward engine (occlusion, LIME, KernelSHAP, Score-CAM, RISE)
+  within 1.25 x its floor:
   the engine's pure forward time for the images it pushes through;
 - Score-CAM against pytorch-grad-cam's ``ScoreCAM``; RISE (no reference library) against
   its floor only;
+- the methods of issue 23, each at least as fast as its reference with equal maps:
+  LayerCAM, XGrad-CAM, HiResCAM, Eigen-CAM and Ablation-CAM against pytorch-grad-cam,
+  Input x Gradient, GradientSHAP and KernelSHAP against Captum;
 - time to the first map after upload <= 0.3 s;
 - the page's default panel complete in <= 5 s.
 
@@ -28,6 +32,14 @@ input, target, thread count), each called the way its documentation shows:
 - pytorch-grad-cam ``GradCAM`` and ``GradCAMPlusPlus`` (input requiring grad, since the
   model's parameters are frozen); Captum ``LayerGradCam`` printed too;
 - pytorch-grad-cam ``ScoreCAM`` (its default batch of 16) on the default CAM layer;
+- pytorch-grad-cam ``LayerCAM``, ``XGradCAM``, ``HiResCAM``, ``EigenCAM`` (with the
+  library's own SVD sign correction, which ours applies: the plain one's sign is the
+  linear-algebra library's choice) and ``AblationCAM`` (its default batch of 32) on the
+  default CAM layer;
+- Captum ``InputXGradient``; ``GradientShap`` (25 samples, a black and a white baseline,
+  noise 0.02 of the input's range); ``KernelShap`` over the same superpixels (SLIC, 50),
+  1,000 samples, zero baseline, ``perturbations_per_eval`` at its default of 1 and tuned
+  to 32 (the ratio uses the tuned one);
 - lime ``LimeImageExplainer.explain_instance`` with the same superpixels (SLIC, 50),
   1,000 samples, its default batch of 10, the same seed, and a classifier function
   that runs the model under ``torch.no_grad``.
@@ -58,8 +70,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from captum.attr import (  # noqa: E402
+    GradientShap,
     GuidedBackprop,
+    InputXGradient,
     IntegratedGradients,
+    KernelShap,
     LayerAttribution,
     LayerGradCam,
     NoiseTunnel,
@@ -67,8 +82,20 @@ from captum.attr import (  # noqa: E402
     Saliency,
 )
 from lime.lime_image import LimeImageExplainer  # noqa: E402
-from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, ScoreCAM  # noqa: E402
+from pytorch_grad_cam import (  # noqa: E402
+    AblationCAM,
+    EigenCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    HiResCAM,
+    LayerCAM,
+    ScoreCAM,
+    XGradCAM,
+)
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
+from pytorch_grad_cam.utils.svd_on_activations import (  # noqa: E402
+    get_2d_projection_with_sign_correction,
+)
 
 from core.attribution import (  # noqa: E402
     DEFAULT_METHODS,
@@ -80,6 +107,7 @@ from core.attribution import (  # noqa: E402
 )
 from core.attribution.base import FORWARD_BATCH  # noqa: E402
 from core.attribution.display import render  # noqa: E402
+from core.attribution.gradients import shap_baselines  # noqa: E402
 from core.attribution.perturbation import image_pixels, superpixels  # noqa: E402
 from core.common.images import load_image  # noqa: E402
 from core.models import classify, forward_engine, load_model  # noqa: E402
@@ -96,6 +124,14 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "lime": {"samples": 1000, "superpixels": 50, "features": 300, "seed": 0},
     "scorecam": {},
     "rise": {"masks": 2000, "grid": 7, "p": 0.5, "seed": 0},
+    "layercam": {},
+    "xgradcam": {},
+    "hirescam": {},
+    "eigencam": {},
+    "ablationcam": {},
+    "input_x_gradient": {},
+    "gradient_shap": {"samples": 25, "baselines": "black_white", "noise": 0.02, "seed": 0},
+    "kernel_shap": {"samples": 1000, "superpixels": 50, "fill": "mean", "seed": 0},
 }
 # The eight rows of issue 4, whose total is compared with the references' total.
 HEADLINE = (
@@ -109,7 +145,20 @@ DETERMINISTIC = {
     "gradcam++",
     "integrated_gradients",
     "occlusion",
+    "layercam",
+    "xgradcam",
+    "hirescam",
+    "eigencam",
+    "ablationcam",
+    "input_x_gradient",
 }
+
+
+class SignFixedEigenCAM(EigenCAM):
+    """pytorch-grad-cam's EigenCAM with its own SVD sign correction (as ours)."""
+
+    def get_cam_image(self, input_tensor, target_layer, targets, activations, grads, smooth):  # type: ignore[no-untyped-def]
+        return get_2d_projection_with_sign_correction(activations)
 
 
 def best_time(function: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
@@ -189,6 +238,31 @@ def references(
         with contextlib.redirect_stderr(io.StringIO()), ScoreCAM(net, [layer]) as cam:
             return cam(x.clone(), targets=targets)[0]
 
+    def ablation_cam() -> np.ndarray:
+        # its default batch of 32; stderr: its tqdm bar. It swaps the layer inside the
+        # model while it runs and puts it back.
+        with contextlib.redirect_stderr(io.StringIO()), AblationCAM(net, [layer]) as cam:
+            return cam(x.clone(), targets=targets)[0]
+
+    shap_settings = SETTINGS["gradient_shap"]
+    shap_run = Attributor(net, x, context_for(model))
+    shap_set = shap_baselines(shap_run, shap_settings["baselines"], 1, torch.Generator())
+    shap_sigma = shap_settings["noise"] * float(x.max() - x.min())
+    mask = torch.from_numpy(np.array(segments, dtype=np.int64))[None, None]  # (1, 1, H, W)
+
+    def kernel_shap(per_eval: int) -> Callable[[], np.ndarray]:
+        def run() -> np.ndarray:
+            attributions = KernelShap(net).attribute(
+                x.clone(),
+                target=target,
+                feature_mask=mask,
+                n_samples=SETTINGS["kernel_shap"]["samples"],
+                perturbations_per_eval=per_eval,
+            )
+            return attributions[0, 0].numpy()
+
+        return run
+
     def layer_gradcam() -> np.ndarray:
         cam = LayerGradCam(net, layer).attribute(x.clone(), target=target)
         return LayerAttribution.interpolate(cam, size, "bilinear")[0, 0].detach().numpy()
@@ -213,6 +287,20 @@ def references(
         "occlusion": occlusion(32),
         "lime": lime,
         "scorecam": score_cam,
+        "layercam": pgc(LayerCAM),
+        "xgradcam": pgc(XGradCAM),
+        "hirescam": pgc(HiResCAM),
+        "eigencam": pgc(SignFixedEigenCAM),
+        "ablationcam": ablation_cam,
+        "input_x_gradient": lambda: InputXGradient(net).attribute(
+            x.clone().requires_grad_(True), target=target
+        ).sum(1)[0].detach().numpy(),
+        "gradient_shap": lambda: GradientShap(net).attribute(
+            x.clone(), baselines=shap_set, target=target,
+            n_samples=shap_settings["samples"], stdevs=shap_sigma,
+        ).sum(1)[0].detach().numpy(),
+        "kernel_shap (Captum default, 1 per eval)": kernel_shap(1),
+        "kernel_shap": kernel_shap(32),
     }  # fmt: skip
 
 
@@ -317,7 +405,7 @@ def main() -> None:
         ours_s, ours_all, our_map = best_time(ours, args.repeats)
         method = METHODS[name]
         floor = ""
-        if not method.needs_gradients:
+        if method.on_forward_engine:
             # the engine's pure forward time for the images this method pushes through
             forwards = method.cost(method.resolve(params), shape)[0]
             floor_s = forwards * forward_ms / 1000

@@ -26,7 +26,7 @@ from core.attribution import (
     explain,
     feature_map_layers,
 )
-from core.common.hooks import count_hooks
+from core.common.hooks import count_hooks, forward_hooks
 from core.common.samples import sample_path
 from core.models import ImageModel, load_model
 from tests.explain_nets import DigitsNet, digit_input
@@ -34,6 +34,8 @@ from tests.explain_nets import DigitsNet, digit_input
 REQUIRED = {
     "saliency", "deconvnet", "guided_backprop", "gradcam", "gradcam++", "guided_gradcam",
     "integrated_gradients", "smoothgrad", "occlusion", "lime", "lrp", "scorecam", "rise",
+    "layercam", "xgradcam", "hirescam", "eigencam", "ablationcam", "input_x_gradient",
+    "gradient_shap", "kernel_shap",
 }  # fmt: skip
 
 SEED_LIKE = Param("seed", 0, "Seed.", "int", 0, 10, 1)
@@ -44,6 +46,8 @@ CHEAP = {
     "smoothgrad": {"samples": 2},
     "occlusion": {"patch": 64, "stride": 64},
     "lime": {"samples": 50, "superpixels": 10},
+    "kernel_shap": {"samples": 50, "superpixels": 10},
+    "gradient_shap": {"samples": 2},
     "rise": {"masks": 50},
     "scorecam": {"layer": "blocks.14"},  # 192 channels (the default layer has 1,280)
 }
@@ -94,7 +98,8 @@ def test_registry_declares_everything_the_page_needs() -> None:
 def test_cheap_methods_are_ordered_first() -> None:
     order = [name for name, _ in by_cost({name: {} for name in METHODS}, InputShape((224, 224)))]
     assert order.index("gradcam") < order.index("integrated_gradients") < order.index("lime")
-    assert order[-3:] == ["scorecam", "lime", "rise"]  # one pass per channel, sample or mask
+    # one pass per channel, sample or mask
+    assert order[-4:] == ["scorecam", "lime", "kernel_shap", "rise"]
 
 
 def test_bad_parameters_and_targets_get_clear_errors() -> None:
@@ -217,6 +222,9 @@ def test_two_threads_get_exactly_the_single_thread_answers(
         ("deconvnet", "gradcam++"),
         ("lime", "smoothgrad"),
         ("occlusion", "integrated_gradients"),
+        ("ablationcam", "layercam"),  # a hook replacing a layer's output vs the capture
+        ("kernel_shap", "gradient_shap"),
+        ("eigencam", "input_x_gradient"),
     ]
     x = torch.nn.functional.interpolate(model.preprocess(cat), size=(128, 128), mode="bilinear")
     context = context_for(model)
@@ -265,6 +273,23 @@ def test_work_is_shared_between_methods(model: ImageModel, cat: Image.Image) -> 
     shadow.attribute("guided_gradcam", 285)
     shadow.attribute("gradcam++", 285)
     assert calls == []
+
+
+def test_every_cam_method_of_a_panel_shares_one_capture_of_the_layer(
+    model: ImageModel, cat: Image.Image
+) -> None:
+    """The layer runs once for the whole CAM family, gradient-weighted or not (Score-CAM's
+    masked images go through the forward engine, not through the layer's module)."""
+    run = attributor_for(model, cat)
+    run.forward_engine()  # built first: its check runs the network once
+    layer = model.module("blocks.14")
+    calls: list[int] = []
+    cams = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam", "scorecam")
+    with forward_hooks([(layer, lambda *_: calls.append(1))]):
+        maps = {name: run.attribute(name, 285, layer="blocks.14").heatmap for name in cams}
+    assert len(calls) == 1
+    assert all(heat.max() > 0 for heat in maps.values())
+    assert count_hooks(model.net) == 0
 
 
 class _Wrapper(nn.Module):

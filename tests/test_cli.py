@@ -354,3 +354,59 @@ def test_the_image_list_walks_folders_reads_lists_and_keys_uniquely(tmp_path):
     keys = [item.key for item in twins]
     assert len(set(keys)) == 2
     assert all(key.startswith("cat.jpg~") for key in keys)
+
+
+def _changed_value(param):  # type: ignore[no-untyped-def]
+    """A valid value of a parameter other than its default."""
+    if param.kind == "bool":
+        return not param.default
+    if param.kind == "choice":
+        return next(c for c in param.choices if c != param.default)
+    if param.kind == "layer":
+        return "blocks.10"
+    return param.low if param.default != param.low else param.high
+
+
+def test_every_registered_parameter_reads_the_same_from_the_command_line_and_a_link():
+    """Both read a value's text with Param.parse: one spelling of true and false, one
+    message for a bad number; every method of the registry flows through both."""
+    from argparse import ArgumentParser
+
+    from core.cli.args import describe_methods, parse_params
+    from core.reports import ViewState, parse_view, view_query
+
+    listed = describe_methods()
+    parser = ArgumentParser()
+    for method in METHODS.values():
+        assert f"{method.name}: {method.title}" in listed
+        for param in method.params:
+            value = _changed_value(param)
+            text = param.text(value)
+            entry = f"{method.name}.{param.name}={text}"
+            assert parse_params([entry], [method.name], parser)[method.name][param.name] == value
+            state = ViewState(methods=(method.name,), params={method.name: {param.name: value}})
+            query = view_query(state)
+            assert query[f"{method.name}.{param.name}"] == text
+            assert parse_view(query) == (state, [])
+    for spelling in ("yes", "On", "1", "true"):
+        assert parse_params([f"lime.positive_only={spelling}"], ["lime"], parser)["lime"][
+            "positive_only"
+        ]
+        shared, notices = parse_view({"methods": "lime", "lime.positive_only": spelling})
+        assert shared.params == {"lime": {"positive_only": True}}
+        assert notices == []
+    _, notices = parse_view({"methods": "occlusion", "occlusion.patch": "a"})
+    assert "patch must be a whole number" in notices[0]
+
+
+def test_the_new_methods_run_from_the_command_line_as_on_the_page(tmp_path, model):
+    out = tmp_path / "out"
+    methods = "layercam,ablationcam,input_x_gradient,kernel_shap"
+    cheap = ["--param", "kernel_shap.samples=50", "--param", "kernel_shap.superpixels=10"]
+    code, err = run(str(sample_path("cat.jpg")), "--methods", methods, *cheap, "--out", str(out))
+    assert code == 0, err
+    with np.load(out / "maps" / "cat.jpg" / "maps.npz") as maps:
+        for method in methods.split(","):
+            params = {"samples": 50, "superpixels": 10} if method == "kernel_shap" else {}
+            expected = explain(model, decoded("cat.jpg"), method, **params)
+            np.testing.assert_allclose(maps[method], expected, rtol=1e-4, atol=1e-5)

@@ -13,6 +13,7 @@ from torch import nn
 
 from core.attribution import Attributor, attributor_for, context_for
 from core.common.hooks import count_hooks
+from core.common.networks import LOGITS_TOLERANCE, MAX_PARAMETERS
 from core.common.samples import sample_path
 from core.models import (
     ImageModel,
@@ -23,9 +24,7 @@ from core.models import (
     model_spec,
 )
 from core.models.engine import (
-    MAX_PARAMETERS,
     ONNX_RUNTIME,
-    TOLERANCE,
     TORCH,
     build_engine,
     built_engines,
@@ -80,7 +79,7 @@ def test_engine_equals_torch_on_every_registered_model(name: str) -> None:
     engine = build_engine(model.net, shape, name)
     assert engine.name == ONNX_RUNTIME, engine.reason
     assert engine.max_difference is not None
-    assert engine.max_difference <= TOLERANCE
+    assert engine.max_difference <= LOGITS_TOLERANCE
     generator = torch.Generator().manual_seed(1)
     for batch in (1, 5):
         x = torch.randn((batch, *shape), generator=generator)
@@ -89,7 +88,7 @@ def test_engine_equals_torch_on_every_registered_model(name: str) -> None:
         got = engine(x)
         assert got.shape == expected.shape
         scale = max(1.0, float(expected.abs().max()))
-        assert float((got - expected).abs().max()) <= TOLERANCE * scale
+        assert float((got - expected).abs().max()) <= LOGITS_TOLERANCE * scale
     assert count_hooks(model.net) == hooks  # the export worked on a private copy
     if name == "inception_v3":
         assert model.input_size == (299, 299)

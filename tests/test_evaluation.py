@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -210,3 +211,100 @@ def test_public_curves_on_a_real_model(lite0: ImageModel) -> None:
     )
     assert table.row("gradcam").deletion.auc == pytest.approx(deletion.auc, abs=1e-6)
     assert [r.score for r in table.rows] == sorted((r.score for r in table.rows), reverse=True)
+
+
+# ------------------------------------------------- RISE's own evaluation code, verbatim
+# From https://github.com/eclique/RISE (MIT licence): evaluation.py's ``gkern``, ``auc``
+# and ``CausalMetric.single_run``, and Evaluation.ipynb's blur, with only the ``.cuda()``
+# calls, the plots and the class-name printing taken out. HW is its 224 x 224.
+
+HW = 224 * 224
+
+
+def gkern(klen: int, nsig: float) -> torch.Tensor:
+    from scipy.ndimage import gaussian_filter
+
+    inp = np.zeros((klen, klen))
+    inp[klen // 2, klen // 2] = 1
+    k = gaussian_filter(inp, nsig)
+    kern = np.zeros((3, 3, klen, klen))
+    kern[0, 0] = k
+    kern[1, 1] = k
+    kern[2, 2] = k
+    return torch.from_numpy(kern.astype("float32"))
+
+
+def rise_auc(arr: np.ndarray) -> float:
+    return float((arr.sum() - arr[0] / 2 - arr[-1] / 2) / (arr.shape[0] - 1))
+
+
+class CausalMetric:
+    def __init__(self, model, mode, step, substrate_fn):  # type: ignore[no-untyped-def]
+        assert mode in ["del", "ins"]
+        self.model = model
+        self.mode = mode
+        self.step = step
+        self.substrate_fn = substrate_fn
+
+    def single_run(self, img_tensor, explanation):  # type: ignore[no-untyped-def]
+        pred = self.model(img_tensor)
+        top, c = torch.max(pred, 1)
+        c = c.cpu().numpy()[0]
+        n_steps = (HW + self.step - 1) // self.step
+        if self.mode == "del":
+            start = img_tensor.clone()
+            finish = self.substrate_fn(img_tensor)
+        elif self.mode == "ins":
+            start = self.substrate_fn(img_tensor)
+            finish = img_tensor.clone()
+        scores = np.empty(n_steps + 1)
+        salient_order = np.flip(np.argsort(explanation.reshape(-1, HW), axis=1), axis=-1)
+        for i in range(n_steps + 1):
+            pred = self.model(start)
+            scores[i] = pred[0, c]
+            if i < n_steps:
+                coords = salient_order[:, self.step * i : self.step * (i + 1)]
+                start.cpu().numpy().reshape(1, 3, HW)[0, :, coords] = (
+                    finish.cpu().numpy().reshape(1, 3, HW)[0, :, coords]
+                )
+        return scores
+
+
+def test_deletion_and_insertion_equal_rise_evaluation_code(lite0: ImageModel) -> None:
+    """Our default curves are RISE's: the same points and AUCs, up to the float rounding
+    of batched passes (ours run 8 images a pass, RISE's one)."""
+    cat = Image.open(sample_path("cat.jpg"))
+    x = lite0.preprocess(cat)
+    target = int(lite0.net(x).argmax())
+    heat = attributor_for(lite0, cat).attribute("gradcam", target).heatmap
+    heat = heat + np.linspace(0, 1e-6, heat.size).reshape(heat.shape)  # no ties
+    softmax = nn.Sequential(lite0.net, nn.Softmax(dim=1)).eval()
+    kern = gkern(11, 5)
+    substrates = {"del": torch.zeros_like, "ins": lambda t: F.conv2d(t, kern, padding=11 // 2)}
+    for ours_mode, theirs_mode in (("deletion", "del"), ("insertion", "ins")):
+        metric = CausalMetric(softmax, theirs_mode, 224 * 8, substrates[theirs_mode])
+        with torch.no_grad():
+            theirs = metric.single_run(x.clone(), heat)
+            ours = curve(lite0.net, x, heat, target, ours_mode)  # type: ignore[arg-type]
+        np.testing.assert_allclose(ours.probabilities, theirs, atol=2e-6)
+        assert ours.auc == pytest.approx(rise_auc(theirs), abs=1e-6)
+    # The reflect-padded blur is still there, and is not RISE's.
+    with torch.no_grad():
+        reflect = curve(lite0.net, x, heat, target, "insertion", substrate="blur_reflect")
+    assert torch.allclose(substrate_input(x, "blur"), substrates["ins"](x), atol=1e-6)
+    assert not torch.allclose(substrate_input(x, "blur_reflect"), substrates["ins"](x), atol=1e-3)
+    assert reflect.auc != pytest.approx(rise_auc(theirs), abs=1e-6)
+
+
+def test_top_pixels_are_the_displays_ties_kept_and_positive_only() -> None:
+    """One rule for "the top 10%" on the page and in the agreement metrics: a plateau
+    that straddles the threshold is kept whole (no pixel picked by its position), and
+    pixels at zero or below never count."""
+    heat = np.zeros((10, 10))
+    heat[0, :6] = 2.0  # 6 pixels, the best
+    heat[5:7, :] = 1.0  # a plateau of 20: the top 10% would cut it after 4 pixels
+    agree = agreement({"a": heat, "b": heat[:, ::-1].copy()})  # the same map, mirrored
+    top = box_iou(heat, [(0, 5, 10, 7)], percent=10)  # the plateau's box
+    assert top == pytest.approx(20 / 26)  # the 26 kept pixels: 6 best and the whole plateau
+    assert agree.top_iou[0, 1] == pytest.approx(22 / 30)  # 2 of the mirrored best 6 meet
+    assert box_iou(-heat, [(0, 0, 10, 10)]) == 0.0  # no evidence for the class: no top pixel

@@ -29,6 +29,9 @@ CHEAP = {
     "explain_occlusion_stride_": 112,
     "explain_lime_samples_": 50,
     "explain_lime_superpixels_": 10,
+    "explain_kernel_shap_samples_": 50,
+    "explain_kernel_shap_superpixels_": 10,
+    "explain_gradient_shap_samples_": 2,
     "explain_rise_masks_": 50,
     "explain_scorecam_layer_efficientnet_lite0": "blocks.14",
 }

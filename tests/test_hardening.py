@@ -4,6 +4,7 @@ built while another thread holds hooks has none."""
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 
@@ -124,8 +125,9 @@ def test_lrp_says_when_a_batch_norm_cannot_be_folded() -> None:
 def test_a_twin_built_while_another_thread_holds_hooks_has_none() -> None:
     net = ConvBN()
     x = digit_input()
-    alone = Attributor(net, x).attribute("integrated_gradients", 3, steps=8).heatmap
-    fast._TWINS.pop(net, None)  # as if the twin had not been built yet
+    # The reference map on an identical copy: the network's own twin is not built yet.
+    alone = Attributor(copy.deepcopy(net), x).attribute("integrated_gradients", 3, steps=8).heatmap
+    assert fast._TWINS.peek(net, "twin") is None
     holding, release = threading.Event(), threading.Event()
     calls = []
 
@@ -152,9 +154,7 @@ def test_a_twin_built_while_another_thread_holds_hooks_has_none() -> None:
 
 
 def test_building_one_networks_twin_does_not_block_another(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    slow, quick = ConvBN(1), ConvBN(2)
-    for net in (slow, quick):
-        fast._TWINS.pop(net, None)
+    slow, quick = ConvBN(1), ConvBN(2)  # new networks: no twin built yet
     started, finish = threading.Event(), threading.Event()
     fold = fast._fold
 

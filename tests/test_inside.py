@@ -14,9 +14,9 @@ from scipy.ndimage import gaussian_filter
 from torch import nn
 
 from core import digits, inside
-from core.common.hooks import count_hooks
+from core.common.hooks import call_order, count_hooks, tap_layers
 from core.inside.examples import _square_holding
-from core.inside.objectives import call_order, objective_values, tap_layers
+from core.inside.objectives import objective_values
 from core.inside.regularisers import penalty, random_transform
 from core.models import load_model
 

@@ -108,9 +108,14 @@ def test_feature_visualisation_raises_the_objective_and_compares_regularisers(me
     assert Image.open(io.BytesIO(gif)).n_frames == 16
     assert len(app.get("plotly_chart")) == 1  # the objective curve
     app.button_group(key="inside_fv_kind").set_value("probability").run()
+    app.slider(key="inside_fv_steps").set_value(64)
     app.selectbox(key="inside_fv_class").set_value(1).run()  # goldfish
     start, end = _objective_numbers(ok(app))
     assert "probability of **goldfish**" in texts(app)
+    # An optimisation under random transformations: where it is after n steps depends on
+    # every float before (with 32 steps: 2x with torch's portable kernels, 160x with
+    # AVX-512). After 64 steps it was 76x-680x over AVX-512, AVX2 and portable kernels:
+    # at least 10x leaves a wide margin on any CPU.
     assert end > 10 * start
     app.slider(key="inside_fv_steps").set_value(8)
     app.toggle(key="inside_fv_compare").set_value(True).run()
@@ -142,7 +147,9 @@ def test_digit_cnn_dataset_examples_and_class_visualisation():
     app.selectbox(key="inside_fv_class").set_value(3).run()
     app.slider(key="inside_fv_steps").set_value(64).run()
     start, end = _objective_numbers(ok(app))
-    assert end > start + 5
+    # The logit of 3 climbed by 6.8-7.0 in 64 steps with portable kernels and AVX2 (one
+    # worker thread): at least 3 leaves a wide margin for any CPU's floats.
+    assert end > start + 3
     assert "The network calls the result **3**" in texts(app)
 
 

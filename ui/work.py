@@ -120,6 +120,7 @@ def run_work(
     cost: float,
     label: str,
     cache: LRUCache[Any] | None = None,
+    on_change: Callable[[Ticket[Any]], None] | None = None,
 ) -> T:
     """Heavy work of a page on the scheduler, with a progress bar; returns its result.
 
@@ -130,6 +131,8 @@ def run_work(
         cost: Estimated seconds on one worker.
         label: What the progress bar says.
         cache: Where the result is kept (a cached result comes back at once).
+        on_change: Called on this page's thread whenever the work moved on (to draw what
+            the work left for it: a live preview, runs that are done), after the bar.
 
     Raises:
         Whatever the work raised (a page shows it as a message).
@@ -140,9 +143,13 @@ def run_work(
 
         def redraw(changed: Ticket[Any]) -> None:
             bar.progress(changed.progress, text=f"{label}: {describe(changed, cost)}")
+            if on_change is not None:
+                on_change(changed)
 
         wait_for([ticket], redraw)
         bar.empty()
+        if on_change is not None:
+            on_change(ticket)
     if ticket.state == "failed" and ticket.error is not None:
         raise ticket.error
     if ticket.state != "done":

@@ -70,7 +70,6 @@ from core.arithmetic.receptive_fields import (
     empty_field_reason,
     field_spans,
     largest_fields,
-    layer_output,
     model_receptive_field,
     nonzero_box,
     overlay_field,
@@ -108,6 +107,7 @@ from core.arithmetic.tables import (
     to_csv,
 )
 from core.arithmetic.torch_code import module_code, pytorch_code, torch_module, torch_stack
+from core.common.hooks import layer_output
 
 __all__ = [
     "stack_text",

@@ -25,12 +25,9 @@ its box is empty, ``(0, 0, 0, 0)``.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +37,7 @@ from torch import nn
 
 from core.arithmetic.layers import AXES, Layer, LayerLike
 from core.arithmetic.shapes import LayerResult, analyze_stack
-from core.common.hooks import forward_hooks
+from core.common.hooks import layer_output
 
 Box = tuple[int, int, int, int]
 EMPTY_BOX: Box = (0, 0, 0, 0)
@@ -338,10 +335,6 @@ def largest_fields(
 # ------------------------------------------------------------------ real networks
 
 
-class _StopForward(Exception):
-    """Raised by a hook to end a forward pass once the wanted layer has run."""
-
-
 @dataclass(frozen=True)
 class ModelField:
     """Where one cell of a real network's layer looks in its input.
@@ -366,48 +359,6 @@ def nonzero_box(values: np.ndarray) -> Box:
     if rows.size == 0:
         return EMPTY_BOX
     return (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
-
-
-def layer_output(net: nn.Module, inputs: torch.Tensor, layer: str, call: int = 0) -> torch.Tensor:
-    """Run ``net`` until module ``layer`` has been called ``call + 1`` times.
-
-    The forward pass stops there (a hook raises and is removed); only this thread's
-    calls count, so other sessions sharing the network are unaffected.
-
-    Args:
-        net: Any network (not modified).
-        inputs: Its input; the output keeps its autograd graph back to it.
-        layer: Module name as in ``net.named_modules()``.
-        call: Which call of the module, for modules used several times per pass.
-
-    Returns:
-        That call's output tensor.
-
-    Raises:
-        KeyError: no such module.
-        ValueError: the module is called fewer than ``call + 1`` times, or returns no tensor.
-    """
-    modules = dict(net.named_modules())
-    if layer not in modules:
-        raise KeyError(f"no layer called {layer!r}")
-    owner = threading.get_ident()
-    seen: list[Any] = []
-
-    def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
-        if threading.get_ident() != owner:
-            return
-        seen.append(output)
-        if len(seen) > call:
-            raise _StopForward
-
-    with forward_hooks([(modules[layer], hook)]), contextlib.suppress(_StopForward):
-        net(inputs)
-    if len(seen) <= call:
-        raise ValueError(f"{layer!r} ran {len(seen)} time(s); call {call + 1} does not exist")
-    output = seen[call]
-    if not isinstance(output, torch.Tensor):
-        raise ValueError(f"{layer!r} does not return a tensor")
-    return output
 
 
 def model_receptive_field(

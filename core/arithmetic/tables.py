@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,7 @@ from core.arithmetic.field_tracker import FieldTracker
 from core.arithmetic.fields import Field
 from core.arithmetic.formatting import format_number, format_pair, format_shape
 from core.common.hooks import forward_hooks
+from core.common.networks import parameter_count
 
 if TYPE_CHECKING:
     from core.models import ImageModel
@@ -269,15 +269,12 @@ def layer_table(
     """
     named = dict(net.named_modules())
     leaves = leaf_layers(net) if modules is None else {name: named[name] for name in modules}
-    owner = threading.get_ident()
     tracker = FieldTracker()
     calls: dict[str, int] = {}
     rows: list[LayerRow] = []
 
     def make_hook(name: str) -> Hook:
         def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-            if threading.get_ident() != owner:
-                return
             calls[name] = calls.get(name, 0) + 1
             first = calls[name] == 1
             result = output[0] if isinstance(output, tuple | list) and output else output
@@ -289,7 +286,7 @@ def layer_table(
                     type=type(module).__name__,
                     input_shape=_shape(inputs),
                     output_shape=_shape(output),
-                    params=sum(p.numel() for p in module.parameters()) if first else 0,
+                    params=parameter_count(module) if first else 0,
                     field=tracker.field(result),
                     **_geometry(module),
                 )
@@ -333,7 +330,7 @@ def summarize_table(rows: Sequence[LayerRow], net: nn.Module) -> TableSummary:
     return TableSummary(
         calls=len(rows),
         params=sum(row.params for row in rows),
-        model_params=sum(p.numel() for p in net.parameters()),
+        model_params=parameter_count(net),
         largest_field=largest_field,
         largest_field_row=largest,
     )

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from core.attribution.display import DEFAULT_UNIT, SCALINGS, MapScaling
+from core.common.query import FALSE, TRUE, parse_bool, parse_float, parse_int
 
 if TYPE_CHECKING:
     from core.attribution.runner import Attributor
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 ParamValue = int | float | str | bool | None
 ParamKind = Literal["int", "float", "choice", "bool", "layer"]
 Progress = Callable[[float], None]
+
+# How a parameter's value is spelled as text (command line, URL), in one place.
+TRUE_WORDS, FALSE_WORDS = TRUE, FALSE  # the words core.common.query reads as true/false
+DEFAULT_LAYER_WORDS = ("", "default", "none")  # a layer parameter's "the model's default"
 
 
 class MethodNotApplicable(ValueError):
@@ -157,6 +162,36 @@ class Param:
             )
         return value
 
+    def parse(self, text: str) -> ParamValue:
+        """A value from its text (a command-line option, a URL query), validated.
+
+        Numbers as Python writes them; booleans as one of :data:`TRUE_WORDS` or
+        :data:`FALSE_WORDS` (any case); a layer's default as one of
+        :data:`DEFAULT_LAYER_WORDS`; choices and layer names as they are.
+
+        Raises:
+            ValueError: not a number, not true or false, out of range, not a choice.
+        """
+        text = text.strip()
+        if self.kind == "int":
+            return self.validate(parse_int(text, name=self.name))
+        if self.kind == "float":
+            return self.validate(parse_float(text, name=self.name))
+        if self.kind == "bool":
+            return parse_bool(text, self.name)
+        if self.kind == "layer" and text.lower() in DEFAULT_LAYER_WORDS:
+            return None
+        return self.validate(text)
+
+    def text(self, value: ParamValue) -> str:
+        """A value as text, the way :meth:`parse` reads it back (``true``/``false``,
+        ``default`` for a layer's default)."""
+        if isinstance(value, bool):
+            return TRUE_WORDS[0] if value else FALSE_WORDS[0]
+        if value is None:
+            return "default"
+        return str(value)
+
 
 class Params(dict[str, Any]):
     """A method's resolved parameters: every declared name, with its validated value.
@@ -265,6 +300,9 @@ class Method(ABC):
             from zero, RISE's probabilities: its 1st to its 99th percentile).
         unit: What a value of the map is, for colour bars and read-outs, e.g.
             ``"|gradient|"``, ``"logit change"``, ``"relevance"``, ``"probability"``.
+        uses_forward_engine: For a forward-only method, whether its passes go to the
+            forward engine (False: they run on torch, e.g. with a hook that changes a
+            layer's output, or there is no pass beyond the shared ones).
         params: The parameters, with defaults and ranges. Checked when the class is
             defined: unique names, defaults that pass their own validation.
     """
@@ -279,6 +317,7 @@ class Method(ABC):
     needs_gradients: ClassVar[bool] = True
     scaling: ClassVar[MapScaling] = "robust"
     unit: ClassVar[str] = DEFAULT_UNIT
+    uses_forward_engine: ClassVar[bool] = True
     params: ClassVar[tuple[Param, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -291,6 +330,12 @@ class Method(ABC):
         for param in cls.params:
             if param.kind != "layer":
                 param.validate(param.default)  # a default outside its own range fails here
+
+    @property
+    def on_forward_engine(self) -> bool:
+        """True when the method's passes go to the forward engine (forward-only methods
+        that declare ``uses_forward_engine``)."""
+        return not self.needs_gradients and self.uses_forward_engine
 
     def defaults(self) -> dict[str, ParamValue]:
         """Parameter name -> default value."""

@@ -77,7 +77,7 @@ def calibrate(model: ImageModel, engine: str = "auto") -> PassTimes:
             model.net(fast_layout(x))
 
     def gradient() -> None:
-        run.input_gradients(x, 0)
+        run.input_gradients(x, 0, many=False)
 
     batch = x.expand(GRADIENT_BATCH, -1, -1, -1).clone()  # as the methods batch them
     forward_batch = x.expand(FORWARD_BATCH, -1, -1, -1).clone()
@@ -116,7 +116,8 @@ def estimate_seconds(
     """
     forwards, backwards = method.cost(method.resolve(params), shape)
     if not method.needs_gradients:
-        return forwards * (times.engine_forward if forwards >= MANY else times.forward)
+        batched = forwards >= MANY and method.on_forward_engine
+        return forwards * (times.engine_forward if batched else times.forward)
     if backwards >= MANY:
         extra = max(0, forwards - backwards)
         return backwards * times.batched_gradient + extra * times.forward

@@ -1,17 +1,27 @@
-"""Class activation maps: Grad-CAM, Grad-CAM++ and guided Grad-CAM.
+"""The class-activation-map template: one capture of a layer, shared by every CAM method.
 
-Our own code (Captum has Grad-CAM but not Grad-CAM++; pytorch-grad-cam has both) for
-speed: one pass serves both CAM methods, and the backward pass starts at the chosen
-layer. The layer's output is swapped, for this thread only, for a detached copy that
-requires grad, so no graph is recorded before the layer and the backward pass only
-runs through the few layers after it (Captum and pytorch-grad-cam differentiate the
-whole network when the input requires grad).
+A CAM method weights the feature maps ``A`` (``(1, C, h, w)``) of one convolutional
+layer and keeps the positive part: ``ReLU(sum_c w_c A_c)``, upsampled to the input. The
+methods differ only in the weights (Grad-CAM: the mean gradient; Score-CAM: the class
+score of the image seen through each map; ...) or, for a few, in the map itself
+(LayerCAM, HiResCAM: gradient times activation per position; Eigen-CAM: the first
+principal component). As in pytorch-grad-cam's ``BaseCAM``, a method supplies only
+:meth:`CAM.channel_weights` or :meth:`CAM.layer_map`; the rest is here, once:
+
+- :func:`capture_layer`: one forward pass in which the layer's output (at its last
+  call) is swapped, for this thread only, for a detached copy that requires grad. The
+  activations and the logits are kept with the graph from the layer on, so the
+  gradient for any class is one backward pass through the few layers after the layer
+  (Captum and pytorch-grad-cam differentiate the whole network). The capture is shared
+  through :meth:`Attributor.shared`: a panel with Grad-CAM, Grad-CAM++, Score-CAM and
+  Eigen-CAM runs the layer once.
+- :meth:`CAM.compute`: the weighted sum, the ReLU and the bilinear upsampling.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,9 +37,11 @@ from core.attribution.base import (
     Params,
     Progress,
 )
-from core.attribution.guided import guided_map
-from core.common.hooks import forward_hooks
+from core.common.hooks import forward_hooks, tap_layers
 from core.common.layout import fast_layout
+
+if TYPE_CHECKING:
+    from core.attribution.runner import Attributor
 
 LAYER = Param(
     "layer",
@@ -37,9 +49,6 @@ LAYER = Param(
     "Layer whose feature maps are weighted (default: the model's last convolutional block).",
     "layer",
 )
-
-if TYPE_CHECKING:
-    from core.attribution.runner import Attributor
 
 
 def feature_map_layers(net: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
@@ -55,13 +64,13 @@ def feature_map_layers(net: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple
         ``(module name, output shape)`` pairs; a module that runs twice is listed once
         (its last call).
     """
-    owner = threading.get_ident()
     seen: dict[str, tuple[int, ...]] = {}
 
     def make_hook(name: str) -> Any:
         def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
-            mine = threading.get_ident() == owner and isinstance(output, torch.Tensor)
-            if mine and output.dim() == 4 and output.shape[2] * output.shape[3] > 1:
+            if not isinstance(output, torch.Tensor):
+                return
+            if output.dim() == 4 and output.shape[2] * output.shape[3] > 1:
                 seen.pop(name, None)
                 seen[name] = tuple(output.shape)
 
@@ -86,79 +95,140 @@ def default_layer(run: Attributor) -> str:
     return layers[-1][0]
 
 
-def cam_pass(run: Attributor, layer: str | None, target: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Activations ``A`` of a layer and the gradient of the target logit w.r.t. them.
+# ----------------------------------------------------------------------- the capture
 
-    Shared by Grad-CAM, Grad-CAM++ and guided Grad-CAM. A module that runs several
-    times in one forward pass is explained at its last call.
 
-    Returns:
-        ``(A, dA)``, both ``(1, C, h, w)``.
+@dataclass
+class LayerCapture:
+    """A layer's activations for one input, and the logits with the graph from it on.
+
+    Attributes:
+        layer: The module name.
+        activations: ``(1, C, h, w)`` float32, detached (NCHW, contiguous).
+        logits: ``(1, K)`` logits, differentiable with respect to the activations.
+        calls: How many times the layer runs in one forward pass (explained at the last).
+    """
+
+    layer: str
+    activations: torch.Tensor
+    logits: torch.Tensor
+    calls: int
+    _leaf: torch.Tensor = field(repr=False)
+    _gradients: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def gradients(self, target: int) -> torch.Tensor:
+        """``d logit[target] / d activations``, ``(1, C, h, w)`` (one backward pass
+        through the layers after the layer, on first request per class).
+
+        Raises:
+            MethodNotApplicable: the class score does not depend on the layer.
+        """
+        if target not in self._gradients:
+            score = self.logits[0, target]
+            if not score.requires_grad:
+                raise MethodNotApplicable(
+                    f"the class score does not depend on layer {self.layer!r}"
+                )
+            with torch.inference_mode(False):
+                (grads,) = torch.autograd.grad(
+                    score, self._leaf, retain_graph=True, allow_unused=True
+                )
+            if grads is None:
+                raise MethodNotApplicable(
+                    f"the class score does not depend on layer {self.layer!r}"
+                )
+            self._gradients[target] = grads.detach().float().contiguous()
+        return self._gradients[target]
+
+
+def capture_layer(run: Attributor, layer: str | None) -> LayerCapture:
+    """The layer's activations and differentiable logits (one forward pass, shared).
+
+    A module that runs several times in one forward pass is explained at its last call.
 
     Raises:
-        ValueError: no module has that name.
+        NoSuchLayer: (a ValueError) no module has that name.
         MethodNotApplicable: the layer's output is not a feature map, or the layer does
-            not take part in computing the class score.
+            not take part in the forward pass.
     """
     name = layer or default_layer(run)
 
-    def compute() -> tuple[torch.Tensor, torch.Tensor]:
-        modules = dict(run.net.named_modules())
-        if name not in modules:
-            raise ValueError(f"{run.context.title} has no layer called {name!r}")
-        owner = threading.get_ident()
-        captured: list[torch.Tensor] = []
+    def replace(_name: str, output: torch.Tensor) -> torch.Tensor:
+        if output.dim() != 4:
+            raise MethodNotApplicable(
+                f"layer {name!r} outputs {tuple(output.shape)}, not a (1, C, h, w) feature "
+                "map; choose a convolutional layer"
+            )
+        return output.detach().requires_grad_(True)  # the graph starts here
 
-        def hook(_module: nn.Module, _inputs: Any, output: Any) -> Any:
-            if threading.get_ident() != owner:
-                return None
-            if not isinstance(output, torch.Tensor) or output.dim() != 4:
-                shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output)
-                raise MethodNotApplicable(
-                    f"layer {name!r} outputs {shape}, not a (1, C, h, w) feature map; "
-                    "choose a convolutional layer"
-                )
-            leaf = output.detach().requires_grad_(True)
-            captured.append(leaf)
-            return leaf
-
+    def compute() -> LayerCapture:
         with torch.inference_mode(False), torch.enable_grad():
-            with forward_hooks([(modules[name], hook)]):
-                out = run.net(fast_layout(run.x))  # (1, K); graph starts at the layer
-            run.check_output(out, 1, target)
-            if not captured:
+            with tap_layers(run.net, [name], replace=replace, network=run.context.title) as tap:
+                out = tap.run(fast_layout(run.x))  # (1, K)
+            run.check_output(out, 1)
+            leaf = tap.outputs.get(name)
+            if leaf is None:
                 raise MethodNotApplicable(f"layer {name!r} is not used in the forward pass")
-            activations = captured[-1]
-            score = out[0, target]
-            if not score.requires_grad:
-                raise MethodNotApplicable(f"the class score does not depend on layer {name!r}")
-            (grads,) = torch.autograd.grad(score, activations, allow_unused=True)
-        if grads is None:
-            raise MethodNotApplicable(f"the class score does not depend on layer {name!r}")
-        return activations.detach(), grads.detach()
+        activations = leaf.detach().float().contiguous()  # NCHW (the pass ran channels-last)
+        return LayerCapture(name, activations, out, tap.calls[name], leaf)
 
-    return run.shared(("cam_pass", name, target), compute)
+    return run.shared(("cam_capture", name), compute)
 
 
 def upsample(cam: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """``(1, h, w)`` -> ``(H, W)`` by bilinear interpolation (as Captum's ``interpolate``)."""
+    """``(1, h, w)`` -> ``(H, W)`` by bilinear interpolation (as Captum's ``interpolate``
+    and pytorch-grad-cam's ``cv2.resize``: pixel centres, no aligned corners)."""
     up = F.interpolate(cam[None].float(), size=size, mode="bilinear", align_corners=False)
     return up[0, 0].cpu().numpy()
 
 
-class GradCAM(Method):
-    """ReLU of the layer's feature maps weighted by their average gradient.
+# ---------------------------------------------------------------------- the template
 
-    Selvaraju et al. 2017, https://arxiv.org/abs/1610.02391
+
+@dataclass(frozen=True)
+class LayerView:
+    """What a CAM method computes its map from.
+
+    Attributes:
+        run: The network and input (for methods with passes of their own).
+        target: The class.
+        params: The method's resolved parameters.
+        progress: Progress callback (for methods with many passes).
+        capture: The shared :class:`LayerCapture`.
+        activations: ``(1, C, h, w)``.
+        gradients: ``(1, C, h, w)`` gradient of the class's logit with respect to the
+            activations; None for gradient-free methods.
     """
 
-    name = "gradcam"
-    title = "Grad-CAM"
-    summary = "Where the last convolutional features that favour the class are (coarse)."
-    paper = "https://arxiv.org/abs/1610.02391"
-    citation = "Selvaraju et al. 2017"
+    run: Attributor
+    target: int
+    params: Params
+    progress: Progress | None
+    capture: LayerCapture
+    activations: torch.Tensor
+    gradients: torch.Tensor | None
+
+    @property
+    def grads(self) -> torch.Tensor:
+        """The gradients (for methods that declare ``needs_gradients``)."""
+        if self.gradients is None:
+            raise AssertionError("a gradient-free CAM method read the layer's gradients")
+        return self.gradients
+
+
+class CAM(Method):
+    """The template of every class activation map (see the module's docstring).
+
+    Subclasses set the declarations (name, title, paper, ...) and override one of:
+
+    - :meth:`channel_weights` -> ``(1, C, 1, 1)``: the map is ``ReLU(sum_c w_c A_c)``;
+    - :meth:`layer_map` -> ``(1, h, w)``: the map before the ReLU, for methods that do
+      not weight whole channels.
+
+    ``needs_gradients`` (default True) also says whether the view carries gradients.
+    """
+
     signed = False
-    unit = "gradient-weighted activation"
     params = (LAYER,)
 
     def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
@@ -167,72 +237,22 @@ class GradCAM(Method):
     def compute(
         self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
-        return upsample(grad_cam(run, params["layer"], target), run.size)
+        return upsample(self.cam(run, target, params, progress), run.size)
 
-
-def grad_cam(run: Attributor, layer: str | None, target: int) -> torch.Tensor:
-    """Grad-CAM at the layer's resolution, ``(1, h, w)``."""
-    activations, grads = cam_pass(run, layer, target)  # (1, C, h, w) each
-    weights = grads.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
-    return (weights * activations).sum(dim=1).clamp(min=0)  # (1, h, w)
-
-
-class GradCAMPlusPlus(Method):
-    """Grad-CAM with pixel-wise weights from second and third derivatives (assuming an
-    exponential of the score), which better covers several instances of the class.
-
-    Chattopadhay et al. 2018, https://arxiv.org/abs/1710.11063 (eq. 19, as in
-    pytorch-grad-cam).
-    """
-
-    name = "gradcam++"
-    title = "Grad-CAM++"
-    summary = "Grad-CAM with per-location weights: covers several objects of the class better."
-    paper = "https://arxiv.org/abs/1710.11063"
-    citation = "Chattopadhay et al. 2018"
-    signed = False
-    unit = "Grad-CAM++ weighted activation"
-    params = (LAYER,)
-
-    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
-        return 1, 0
-
-    def compute(
+    def cam(
         self, run: Attributor, target: int, params: Params, progress: Progress | None
-    ) -> np.ndarray:
-        activations, grads = cam_pass(run, params["layer"], target)  # (1, C, h, w)
-        grads2 = grads.pow(2)
-        grads3 = grads2 * grads
-        sum_activations = activations.sum(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
-        alpha = grads2 / (2 * grads2 + sum_activations * grads3 + 1e-6)
-        alpha = torch.where(grads != 0, alpha, torch.zeros_like(alpha))
-        weights = (grads.clamp(min=0) * alpha).sum(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
-        cam = (weights * activations).sum(dim=1).clamp(min=0)  # (1, h, w)
-        return upsample(cam, run.size)
+    ) -> torch.Tensor:
+        """The map at the layer's resolution, ``(1, h, w)``, after the ReLU."""
+        capture = capture_layer(run, params["layer"])
+        run.check_output(capture.logits, 1, target)
+        gradients = capture.gradients(target) if self.needs_gradients else None
+        view = LayerView(run, target, params, progress, capture, capture.activations, gradients)
+        return self.layer_map(view).clamp(min=0)
 
+    def layer_map(self, view: LayerView) -> torch.Tensor:
+        """``(1, h, w)``: the channels weighted by :meth:`channel_weights` and summed."""
+        return (self.channel_weights(view) * view.activations).sum(dim=1)
 
-class GuidedGradCAM(Method):
-    """Guided backprop times the upsampled Grad-CAM: sharp and class-specific.
-
-    Selvaraju et al. 2017, https://arxiv.org/abs/1610.02391. Reuses the guided backprop
-    map and the CAM pass when they were computed for the same input and class.
-    """
-
-    name = "guided_gradcam"
-    title = "Guided Grad-CAM"
-    summary = "Guided backprop's sharp edges, kept only where Grad-CAM says the class is."
-    paper = "https://arxiv.org/abs/1610.02391"
-    citation = "Selvaraju et al. 2017"
-    signed = False
-    unit = "|guided gradient| x Grad-CAM"
-    scaling = "heavy_tailed"
-    params = (LAYER,)
-
-    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
-        return 2, 1
-
-    def compute(
-        self, run: Attributor, target: int, params: Params, progress: Progress | None
-    ) -> np.ndarray:
-        cam = upsample(grad_cam(run, params["layer"], target), run.size)
-        return guided_map(run, target) * cam
+    def channel_weights(self, view: LayerView) -> torch.Tensor:
+        """``(1, C, 1, 1)``: each feature map's weight."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither weights nor a map")

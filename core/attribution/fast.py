@@ -19,8 +19,6 @@ original network is used.
 from __future__ import annotations
 
 import logging
-import threading
-import weakref
 from typing import Any
 
 import torch
@@ -28,14 +26,11 @@ from torch import nn
 
 from core.common.batchnorm import fold_conv_bn
 from core.common.hooks import forward_hooks, private_copy
+from core.common.networks import MAX_PARAMETERS, PerNetwork, parameter_count, same_logits
 
 log = logging.getLogger(__name__)
 
-MAX_PARAMETERS = 30_000_000  # no twin for larger networks (VGG-16: 138 M)
-
-_TWINS: weakref.WeakKeyDictionary[nn.Module, nn.Module | None] = weakref.WeakKeyDictionary()
-_BUILD_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+_TWINS: PerNetwork[nn.Module | None] = PerNetwork()  # network -> its twin (None: none)
 
 
 def _fold(net: nn.Module, example: torch.Tensor) -> int:
@@ -86,27 +81,22 @@ def folded_twin(net: nn.Module, example: torch.Tensor) -> nn.Module:
     Returns:
         A module computing the same logits (up to float rounding).
     """
-    with _LOCK:  # held only to find this network's own lock
-        if net in _TWINS:
-            return _TWINS[net] or net
-        lock = _BUILD_LOCKS.setdefault(net, threading.Lock())
+    return _TWINS.get(net, "twin", lambda: _build_twin(net, example)) or net
+
+
+def _build_twin(net: nn.Module, example: torch.Tensor) -> nn.Module | None:
+    """A folded private copy that reproduces the logits on ``example``, or None."""
     # Built outside inference mode even when first asked from inside it: the twin's new
-    # parameters must be normal tensors, usable by the gradient methods too. One
-    # network's build does not block another network's passes.
-    with lock, torch.inference_mode(False):
-        if net in _TWINS:
-            return _TWINS[net] or net
-        twin: nn.Module | None = None
-        if sum(p.numel() for p in net.parameters()) <= MAX_PARAMETERS:
-            candidate = private_copy(net)  # no live hooks of other threads come along
-            if _fold(candidate, example) > 0:
-                with torch.inference_mode():
-                    expected, got = net(example), candidate(example)
-                tolerance = 1e-4 * max(1.0, float(expected.abs().max()))
-                if float((expected - got).abs().max()) <= tolerance:
-                    twin = candidate
-                else:
-                    log.warning("folded twin differs from %s; using the network itself", type(net))
-        with _LOCK:
-            _TWINS[net] = twin
-        return twin or net
+    # parameters must be normal tensors, usable by the gradient methods too.
+    with torch.inference_mode(False):
+        if parameter_count(net) > MAX_PARAMETERS:
+            return None
+        candidate = private_copy(net)  # no live hooks of other threads come along
+        if _fold(candidate, example) == 0:
+            return None
+        with torch.inference_mode():
+            expected, got = net(example), candidate(example)
+        if same_logits(expected, got):
+            return candidate
+        log.warning("folded twin differs from %s; using the network itself", type(net))
+        return None

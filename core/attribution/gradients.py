@@ -1,11 +1,15 @@
-"""Gradient methods: saliency, Integrated Gradients, SmoothGrad.
+"""Gradient methods: saliency, Input x Gradient, Integrated Gradients, SmoothGrad and
+GradientSHAP.
 
-Saliency and Integrated Gradients use Captum (right and fast; we only feed it a forward
-function that uses the fast memory layout, the folded-batch-norm twin for IG's many
-passes, and reports progress). SmoothGrad is our own
-loop: Captum's ``NoiseTunnel`` draws its noise from torch's *global* random generator,
-so its maps are not reproducible from a seed when other threads draw random numbers at
-the same time; ours uses a private ``torch.Generator`` per call.
+Saliency and Input x Gradient read one input gradient, computed once per input and
+class and shared (one autograd call: no library adds anything to it). Integrated
+Gradients uses Captum (right and fast; we only feed it a forward function that uses the
+fast memory layout, the folded twin for its many passes, and reports progress).
+SmoothGrad and GradientSHAP are our own loops: Captum's ``NoiseTunnel`` and
+``GradientShap`` draw their noise, baselines and path points from
+the *global* random generators of torch and numpy, so their maps are not reproducible
+from a seed when other threads draw random numbers at the same time; ours use a private
+``torch.Generator`` per call.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from captum.attr import IntegratedGradients as CaptumIntegratedGradients
-from captum.attr import Saliency as CaptumSaliency
 from torch import nn
 
 from core.attribution.base import (
@@ -64,6 +67,27 @@ def counting_forward(
 SEED = Param("seed", 0, "Random seed: the same seed gives the same map.", "int", 0, 2**31 - 1, 1)
 
 
+def noise_param(default: float, help: str) -> Param:
+    """The ``noise`` parameter of the noisy-copies methods (a fraction of the range)."""
+    return Param("noise", default, help, "float", 0.0, 0.5, 0.01)
+
+
+def gaussian_noise(
+    run: Attributor, fraction: float, samples: int, generator: torch.Generator
+) -> torch.Tensor:
+    """``(samples, C, H, W)`` Gaussian noise of sigma ``fraction`` x the input's value
+    range (max - min), as Captum's ``NoiseTunnel`` documentation advises."""
+    sigma = fraction * float(run.x.max() - run.x.min())
+    return torch.randn((samples, *run.x.shape[1:]), generator=generator) * sigma
+
+
+def input_gradient(run: Attributor, target: int) -> torch.Tensor:
+    """``d logit[target] / d x``, ``(1, C, H, W)`` (one backward pass, shared)."""
+    return run.shared(
+        ("input_gradient", target), lambda: run.input_gradients(run.x, target, many=False)[0]
+    )
+
+
 class Saliency(Method):
     """|d logit / d pixel|, the largest over the colour channels.
 
@@ -82,10 +106,30 @@ class Saliency(Method):
     def compute(
         self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
-        saliency = CaptumSaliency(counting_forward(run, run.net, target, 1, progress))
-        x = run.x.clone().requires_grad_(True)  # as Captum wants it (no warning)
-        grads = saliency.attribute(x, target=target, abs=True)  # (1, C, H, W)
-        return max_abs_over_channels(grads)
+        return max_abs_over_channels(input_gradient(run, target))
+
+
+class InputXGradient(Method):
+    """The image times the gradient, summed over the colour channels: a first-order
+    estimate of each pixel's contribution to the class score (exact for a linear model).
+
+    Shrikumar et al. 2016, https://arxiv.org/abs/1605.01713 (as Captum's
+    ``InputXGradient``).
+    """
+
+    name = "input_x_gradient"
+    title = "Input x Gradient"
+    summary = "Each pixel's value times its gradient: its first-order share of the class score."
+    paper = "https://arxiv.org/abs/1605.01713"
+    citation = "Shrikumar et al. 2016"
+    signed = True
+    unit = "logit change"
+    scaling = "heavy_tailed"
+
+    def compute(
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
+    ) -> np.ndarray:
+        return sum_over_channels(run.x * input_gradient(run, target))  # (1, C, H, W) -> (H, W)
 
 
 def baseline_input(run: Attributor, kind: str, seed: int) -> torch.Tensor:
@@ -188,15 +232,7 @@ class SmoothGrad(Method):
     stochastic = True
     params = (
         Param("samples", 25, "Noisy copies averaged.", "int", 1, 200, 1),
-        Param(
-            "noise",
-            0.15,
-            "Noise level, as a fraction of the input's value range.",
-            "float",
-            0.0,
-            0.5,
-            0.01,
-        ),
+        noise_param(0.15, "Noise level, as a fraction of the input's value range."),
         SEED,
     )
 
@@ -207,11 +243,123 @@ class SmoothGrad(Method):
         self, run: Attributor, target: int, params: Params, progress: Progress | None
     ) -> np.ndarray:
         samples = params["samples"]
-        sigma = params["noise"] * float(run.x.max() - run.x.min())
         generator = torch.Generator().manual_seed(params["seed"])
-        noise = torch.randn((samples, *run.x.shape[1:]), generator=generator) * sigma
+        noise = gaussian_noise(run, params["noise"], samples, generator)  # (samples, C, H, W)
         batches = [run.x + noise[part] for part in chunks(samples, run.batch_size(gradients=True))]
         total = torch.zeros_like(run.x)  # (1, C, H, W)
         for grads, _ in run.gradient_batches(batches, target, progress):
             total += grads.abs().sum(dim=0, keepdim=True)
         return max_abs_over_channels(total / samples)
+
+
+class GradientSHAP(Method):
+    """Expected gradients: the gradient at a random point between a baseline (drawn
+    from a set) and the noisy image, times (image - baseline), averaged over samples.
+    Approximates SHAP values when the features are independent.
+
+    Lundberg & Lee 2017, https://arxiv.org/abs/1705.07874 (section 4), as Captum's
+    ``GradientShap``: for each sample, noise ``N(0, sigma)`` is added to the image, a
+    baseline is drawn uniformly from the set and a point ``t`` uniformly from [0, 1];
+    the attribution is the mean of ``(x_noisy - b) * grad f(b + t (x_noisy - b))``. The
+    default set is Captum's tutorial's (a black and a white image).
+    """
+
+    name = "gradient_shap"
+    title = "GradientSHAP"
+    summary = "Gradients at random points between baselines and the image, times the difference."
+    paper = "https://arxiv.org/abs/1705.07874"
+    citation = "Lundberg & Lee 2017"
+    signed = True
+    stochastic = True
+    params = (
+        Param("samples", 25, "Random points averaged: more is smoother.", "int", 1, 200, 1),
+        Param(
+            "baselines",
+            "black_white",
+            "The baselines drawn from: a black and a white image, black only, a blurred "
+            "copy, or random noise images.",
+            "choice",
+            choices=("black_white", "black", "blur", "noise"),
+        ),
+        noise_param(
+            0.02,
+            "Noise added to the image for each sample, as a fraction of the input's value "
+            "range (0.02 of a normalised photo is about the 0.09 of Captum's tutorial).",
+        ),
+        SEED,
+    )
+    unit = "logit change"
+    scaling = "heavy_tailed"
+
+    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
+        return params["samples"], params["samples"]
+
+    def compute(
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
+    ) -> np.ndarray:
+        samples = params["samples"]
+        generator = torch.Generator().manual_seed(params["seed"])
+        baselines = shap_baselines(run, params["baselines"], samples, generator)  # (n, C, H, W)
+        # Every random number drawn up front, in a fixed order: the map depends on the
+        # seed only, not on the batch size.
+        which = torch.randint(0, baselines.shape[0], (samples,), generator=generator)
+        noise = gaussian_noise(run, params["noise"], samples, generator)  # (samples, C, H, W)
+        along = torch.rand((samples, 1, 1, 1), generator=generator)
+        starts = baselines[which]  # (samples, C, H, W)
+        return sum_over_channels(expected_gradients(run, target, starts, noise, along, progress))
+
+
+def expected_gradients(
+    run: Attributor,
+    target: int,
+    starts: torch.Tensor,
+    noise: torch.Tensor,
+    along: torch.Tensor,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """GradientSHAP's estimate for given random draws.
+
+    Args:
+        run: The network and input ``x``.
+        target: Class index.
+        starts: ``(n, C, H, W)`` the baseline drawn for each sample.
+        noise: ``(n, C, H, W)`` the noise added to ``x`` for each sample.
+        along: ``(n,)`` or ``(n, 1, 1, 1)``: each sample's point between the baseline
+            (0) and the noisy image (1).
+        progress: Called with the fraction done.
+
+    Returns:
+        ``(1, C, H, W)``: the mean of ``(x + noise - start) * grad f(point)``.
+    """
+    samples = starts.shape[0]
+    along = along.reshape(samples, 1, 1, 1).to(starts)
+    ends = run.x + noise  # (n, C, H, W)
+    parts = chunks(samples, run.batch_size(gradients=True))
+    points = [starts[part] + along[part] * (ends[part] - starts[part]) for part in parts]
+    total = torch.zeros_like(run.x)  # (1, C, H, W)
+    for part, (grads, _) in zip(parts, run.gradient_batches(points, target, progress), strict=True):
+        total += ((ends[part] - starts[part]) * grads).sum(dim=0, keepdim=True)
+    return total / samples
+
+
+def shap_baselines(
+    run: Attributor, kind: str, samples: int, generator: torch.Generator
+) -> torch.Tensor:
+    """GradientSHAP's set of baselines, in the network's input units.
+
+    Args:
+        run: The network and input.
+        kind: ``"black_white"`` (a black and a white image), ``"black"``, ``"blur"``
+            (see :func:`baseline_input`) or ``"noise"`` (``samples`` uniform-noise images).
+        samples: Number of samples (the size of the noise set).
+        generator: Draws the noise images.
+
+    Returns:
+        ``(n, C, H, W)``.
+    """
+    ctx, x = run.context, run.x
+    if kind == "black_white":
+        return ctx.to_input(torch.cat([torch.zeros_like(x), torch.ones_like(x)]))
+    if kind == "noise":
+        return ctx.to_input(torch.rand((samples, *x.shape[1:]), generator=generator))
+    return baseline_input(run, kind, 0)

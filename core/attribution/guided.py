@@ -10,13 +10,10 @@ known rule (SiLU, sigmoid gates, ...) makes the method say it does not apply.
 
 from __future__ import annotations
 
-import threading
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import nn
 
 from core.attribution.base import (
     Method,
@@ -27,16 +24,14 @@ from core.attribution.base import (
 )
 from core.attribution.ops import Interceptor, rectifier_rule
 from core.common.layout import fast_layout
+from core.common.networks import PerNetwork, same_logits
 
 if TYPE_CHECKING:
     from core.attribution.runner import Attributor
 
 
-# network -> {(input shape, method): whether its rewritten forward pass gave the logits}
-_VERIFIED: weakref.WeakKeyDictionary[nn.Module, dict[tuple[Any, ...], bool]] = (
-    weakref.WeakKeyDictionary()
-)
-_VERIFIED_LOCK = threading.Lock()
+# (network, input shape, method) -> whether its rewritten forward pass gave the logits
+_VERIFIED: PerNetwork[bool] = PerNetwork()
 
 
 def check_same_logits(run: Attributor, out: torch.Tensor, what: str) -> None:
@@ -50,16 +45,7 @@ def check_same_logits(run: Attributor, out: torch.Tensor, what: str) -> None:
     instead of returning a wrong map, for every later input too.
     """
     key = (tuple(run.x.shape), what)
-    with _VERIFIED_LOCK:
-        verdict = _VERIFIED.setdefault(run.net, {}).get(key)
-    if verdict is None:
-        expected = run.logits()
-        got = out.detach()[0].to(expected)
-        tolerance = 1e-3 * max(1.0, float(expected.abs().max()))
-        verdict = got.shape == expected.shape and float((got - expected).abs().max()) <= tolerance
-        with _VERIFIED_LOCK:
-            _VERIFIED.setdefault(run.net, {})[key] = verdict
-    if not verdict:
+    if not _VERIFIED.get(run.net, key, lambda: same_logits(run.logits(), out.detach()[0])):
         raise MethodNotApplicable(
             f"{what}: the network's forward pass does not give the same output when its "
             "activations are rewritten, so this model is not supported"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -152,6 +152,58 @@ def image_pixels(run: Attributor) -> np.ndarray:
     return array[:, :, 0] if array.shape[2] == 1 else array
 
 
+def superpixel_means(x: torch.Tensor, segments: torch.Tensor, count: int) -> torch.Tensor:
+    """Each pixel replaced by the mean of its superpixel (lime's ``hide_color=None``).
+
+    Args:
+        x: ``(C, H, W)``.
+        segments: ``(H, W)`` int64 labels ``0..count-1``.
+        count: Number of superpixels.
+
+    Returns:
+        ``(C, H, W)``.
+    """
+    flat = x.reshape(x.shape[0], -1)  # (C, H*W)
+    sums = torch.zeros(x.shape[0], count).index_add_(1, segments.flatten(), flat)
+    means = sums / torch.bincount(segments.flatten(), minlength=count).clamp(min=1)  # (C, n)
+    return means[:, segments]  # (C, H, W)
+
+
+def superpixel_scores(
+    run: Attributor,
+    target: int,
+    segments: torch.Tensor,
+    keep: torch.Tensor,
+    fill: torch.Tensor,
+    progress: Progress | None,
+) -> np.ndarray:
+    """The target's logit for images with some superpixels switched off, forward only.
+
+    Each image is built as one tensor operation per batch (lime's ``data_labels`` loops
+    in Python over every sample and every superpixel).
+
+    Args:
+        run: The network and input.
+        target: Class index.
+        segments: ``(H, W)`` int64 superpixel labels.
+        keep: ``(samples, n)`` bool: superpixel kept (True) or replaced by ``fill``.
+        fill: ``(C, H, W)`` what a switched-off superpixel shows.
+        progress: Called with the fraction done.
+
+    Returns:
+        ``(samples,)`` float64 logits.
+    """
+    x = run.x[0]  # (C, H, W)
+    samples = keep.shape[0]
+
+    def batches() -> Iterator[torch.Tensor]:
+        for part in chunks(samples, run.batch_size(gradients=False)):
+            kept = keep[part][:, segments]  # (b, H, W)
+            yield torch.where(kept[:, None], x[None], fill[None])  # (b, C, H, W)
+
+    return run.forward_scores(batches(), samples, target, progress).double().numpy()
+
+
 def lime_weights(
     run: Attributor, target: int, samples: int, count: int, seed: int, progress: Progress | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -173,21 +225,9 @@ def lime_weights(
 
     # Hidden superpixels take their mean colour (lime's default, hide_color=None).
     seg = torch.from_numpy(np.array(segments, dtype=np.int64))  # (H, W), a writable copy
-    x = run.x[0]  # (C, H, W)
-    flat = x.reshape(x.shape[0], -1)  # (C, H*W)
-    sums = torch.zeros(x.shape[0], n).index_add_(1, seg.flatten(), flat)
-    means = sums / torch.bincount(seg.flatten(), minlength=n).clamp(min=1)  # (C, n)
-    fudged = means[:, seg]  # (C, H, W)
-
-    keep_all = torch.from_numpy(data).bool()  # (samples, n)
-    batch = run.batch_size(gradients=False)
-
-    def batches() -> Any:
-        for part in chunks(samples, batch):
-            keep = keep_all[part][:, seg]  # (b, H, W)
-            yield torch.where(keep[:, None], x[None], fudged[None])  # (b, C, H, W)
-
-    scores = run.forward_scores(batches(), samples, target, progress).double().numpy()
+    fill = superpixel_means(run.x[0], seg, n)
+    keep = torch.from_numpy(data).bool()  # (samples, n)
+    scores = superpixel_scores(run, target, seg, keep, fill, progress)
     distances = pairwise_distances(data, data[0].reshape(1, -1), metric="cosine").ravel()
     _, explanation, _, _ = explainer.base.explain_instance_with_data(
         data, scores[:, None], distances, 0, n, feature_selection="auto"
@@ -196,6 +236,11 @@ def lime_weights(
     for feature, weight in explanation:
         weights[feature] = weight
     return segments, weights
+
+
+SUPERPIXELS = Param(
+    "superpixels", 50, "Approximate number of superpixels (SLIC).", "int", 10, 300, 5
+)
 
 
 class Lime(Method):
@@ -217,7 +262,7 @@ class Lime(Method):
         Param(
             "samples", 1000, "Perturbed images the linear model is fitted on.", "int", 50, 5000, 50
         ),
-        Param("superpixels", 50, "Approximate number of superpixels (SLIC).", "int", 10, 300, 5),
+        SUPERPIXELS,
         Param("features", 10, "Superpixels shown (the largest weights).", "int", 1, 300, 1),
         Param("positive_only", False, "Show only superpixels that support the class.", "bool"),
         SEED,
@@ -241,3 +286,115 @@ class Lime(Method):
         order = np.argsort(-np.abs(shown), kind="stable")
         shown[order[params["features"] :]] = 0
         return shown[segments].astype(np.float32)
+
+
+# ------------------------------------------------------------------------ KernelSHAP
+
+# Weight of the all-on and all-off samples in the regression (Captum's ``inf_weight``):
+# they pin the intercept to f(baseline) and the sum of the weights to f(x) - f(baseline).
+KERNEL_SHAP_PIN = 1e6
+
+
+def kernel_shap_samples(features: int, samples: int, seed: int) -> np.ndarray:
+    """KernelSHAP's coalitions, drawn as Captum's ``KernelShap`` draws them.
+
+    The first is all features on, the second all off; each other one switches on ``k``
+    features, with ``p(k)`` proportional to ``(M - 1) / (k (M - k))`` (the Shapley
+    kernel summed over the ``M choose k`` coalitions of size ``k``), chosen uniformly.
+    Drawn from a private generator (Captum uses torch's global one).
+
+    Args:
+        features: ``M``, the number of features (superpixels).
+        samples: Number of coalitions (at least 2).
+        seed: Random seed.
+
+    Returns:
+        ``(samples, M)`` int 0/1.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    sizes = torch.arange(features, dtype=torch.float64)
+    weights = (features - 1) / (sizes * (features - sizes))
+    weights[0] = 0.0  # k in 1..M-1
+    drawn = max(0, samples - 2)
+    if features < 2 or drawn == 0:
+        size = torch.zeros(drawn, dtype=torch.long)
+    else:
+        size = torch.multinomial(weights, drawn, replacement=True, generator=generator)
+    values = torch.randn((drawn, features), generator=generator)
+    rank = values.argsort(dim=1).argsort(dim=1)  # 0 = the smallest value of its row
+    chosen = rank >= features - size[:, None]  # the k largest values of each row
+    first = torch.stack(
+        [torch.ones(features, dtype=torch.bool), torch.zeros(features, dtype=torch.bool)]
+    )
+    return torch.cat([first, chosen])[:samples].long().numpy()
+
+
+class KernelSHAP(Method):
+    """Shapley values of the superpixels: a linear model of the class score over
+    superpixels switched on and off, fitted with the Shapley kernel's weights.
+
+    Lundberg & Lee 2017, https://arxiv.org/abs/1705.07874 (Kernel SHAP), as Captum's
+    ``KernelShap`` (its coalition sampling, its unregularised weighted linear
+    regression, the all-on and all-off samples weighted 1e6) over LIME's superpixels
+    (the same cached segmentation as LIME). Our own loop: forward passes on the forward
+    engine in batches, and a private random generator (Captum builds each perturbed
+    image in Python and draws from torch's global generator).
+    """
+
+    name = "kernel_shap"
+    title = "KernelSHAP"
+    summary = "Each superpixel's Shapley value: its average contribution to the class score."
+    paper = "https://arxiv.org/abs/1705.07874"
+    citation = "Lundberg & Lee 2017"
+    signed = True
+    stochastic = True
+    needs_gradients = False
+    params = (
+        Param(
+            "samples",
+            1000,
+            "Coalitions of superpixels the model is fitted on.",
+            "int",
+            50,
+            5000,
+            50,
+        ),
+        SUPERPIXELS,
+        Param(
+            "fill",
+            "mean",
+            "What a switched-off superpixel shows: the normalisation mean colour (grey for "
+            "ImageNet; Captum's default), its own mean colour (LIME's), black, or a "
+            "blurred copy of the image.",
+            "choice",
+            choices=("mean", "superpixel", "black", "blur"),
+        ),
+        SEED,
+    )
+    unit = "logit change per superpixel"
+
+    def cost(self, params: Mapping[str, Any], shape: InputShape) -> tuple[int, int]:
+        return params["samples"], 0
+
+    def compute(
+        self, run: Attributor, target: int, params: Params, progress: Progress | None
+    ) -> np.ndarray:
+        from sklearn.linear_model import LinearRegression  # scikit-learn: ~1 s to import
+
+        segments = superpixels(image_pixels(run), params["superpixels"])
+        n = int(segments.max()) + 1
+        seg = torch.from_numpy(np.array(segments, dtype=np.int64))  # (H, W)
+        fill = params["fill"]
+        if fill == "mean":
+            background = torch.zeros_like(run.x[0])
+        elif fill == "superpixel":
+            background = superpixel_means(run.x[0], seg, n)
+        else:
+            background = baseline_input(run, fill, 0)[0]
+        coalitions = kernel_shap_samples(n, params["samples"], params["seed"])  # (samples, n)
+        keep = torch.from_numpy(coalitions).bool()
+        scores = superpixel_scores(run, target, seg, keep, background, progress)
+        weights = np.ones(len(coalitions))
+        weights[:2] = KERNEL_SHAP_PIN
+        model = LinearRegression().fit(coalitions.astype(np.float64), scores, sample_weight=weights)
+        return np.asarray(model.coef_, dtype=np.float32)[segments]

@@ -6,31 +6,50 @@ one line in :data:`METHODS`.
 
 from __future__ import annotations
 
-from core.attribution.base import (
-    Method,
+from core.attribution.base import Method
+from core.attribution.cam_forward import AblationCAM, EigenCAM, ScoreCAM
+from core.attribution.cam_gradients import (
+    GradCAM,
+    GradCAMPlusPlus,
+    GuidedGradCAM,
+    HiResCAM,
+    LayerCAM,
+    XGradCAM,
 )
-from core.attribution.cam import GradCAM, GradCAMPlusPlus, GuidedGradCAM
-from core.attribution.gradients import IntegratedGradients, Saliency, SmoothGrad
+from core.attribution.gradients import (
+    GradientSHAP,
+    InputXGradient,
+    IntegratedGradients,
+    Saliency,
+    SmoothGrad,
+)
 from core.attribution.guided import DeconvNet, GuidedBackprop
 from core.attribution.lrp import LRP
-from core.attribution.perturbation import Lime, Occlusion
+from core.attribution.perturbation import KernelSHAP, Lime, Occlusion
 from core.attribution.rise import RISE
-from core.attribution.scorecam import ScoreCAM
 
 METHODS: dict[str, Method] = {
     method.name: method
     for method in (
         Saliency(),
+        InputXGradient(),
         DeconvNet(),
         GuidedBackprop(),
         GradCAM(),
         GradCAMPlusPlus(),
+        XGradCAM(),
+        LayerCAM(),
+        HiResCAM(),
+        EigenCAM(),
         GuidedGradCAM(),
         IntegratedGradients(),
         SmoothGrad(),
+        GradientSHAP(),
         Occlusion(),
         Lime(),
+        KernelSHAP(),
         LRP(),
+        AblationCAM(),
         ScoreCAM(),
         RISE(),
     )

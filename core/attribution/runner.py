@@ -207,7 +207,7 @@ class Attributor:
         if heatmap.shape != self.size:
             raise AssertionError(f"{method} returned shape {heatmap.shape}, expected {self.size}")
         used = set(self._engines_used)
-        if spec.needs_gradients or not used:
+        if not spec.on_forward_engine or not used:
             used.add(TORCH)
         engine = " + ".join(sorted(used, key=lambda name: name != ONNX_RUNTIME))
         notes = tuple(dict.fromkeys(self._notes))
@@ -220,7 +220,7 @@ class Attributor:
     def _on_onnx(self, spec: Method) -> bool:
         """A forward-only method whose passes go to ONNX Runtime: torch's own work between
         them then runs on one thread (see :func:`core.common.single_thread.torch_threads`)."""
-        if spec.needs_gradients:
+        if not spec.on_forward_engine:
             return False
         engine = self.forward_engine()
         return engine is not None and engine.name == ONNX_RUNTIME
@@ -358,20 +358,25 @@ class Attributor:
                 progress(min(1.0, done / max(1, total)))
         return torch.cat(scores)
 
-    def input_gradients(self, xs: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gradient of the target logit w.r.t. each input of a batch (fast layout, folded
-        batch norm).
+    def input_gradients(
+        self, xs: torch.Tensor, target: int, many: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient of the target logit w.r.t. each input of a batch (fast layout).
 
         Args:
             xs: ``(b, C, H, W)``.
             target: Class index.
+            many: One of many passes: run on the folded-batch-norm twin (built on first
+                use, see :attr:`fast_net`). False: a single pass, on the network itself
+                (building the twin would cost more than it saves).
 
         Returns:
             ``(grads (b, C, H, W), logits (b,))``.
         """
+        net = self.fast_net if many else self.net
         with torch.inference_mode(False), torch.enable_grad():
             xs = fast_layout(xs.detach().clone()).requires_grad_(True)
-            out = self.check_output(self.fast_net(xs), xs.shape[0], target)
+            out = self.check_output(net(xs), xs.shape[0], target)
             score = out[:, target]
             (grad,) = torch.autograd.grad(score.sum(), xs)
         return grad.detach().contiguous(), score.detach()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.attribution import METHODS, Param
+from core.attribution import METHODS
 from core.attribution.display import SEQUENTIAL_MAPS
 from core.cli.job import OPACITY
 from core.evaluation import DEFAULT_SUBSTRATE, SUBSTRATES
@@ -26,7 +26,6 @@ from core.models import (
     source_name,
     titles,
 )
-from core.pipeline import param_from_text
 
 ENGINES = ("local", "ray")
 
@@ -296,19 +295,6 @@ def parse_list(text: str, allowed: Sequence[str], option: str, parser: Any) -> t
     return names
 
 
-def parse_value(param: Param, text: str) -> Any:
-    """A parameter's value from its text, as its kind says, validated by the parameter
-    (:func:`core.pipeline.param_from_text`); ``default`` or ``none`` for a layer: the
-    model's CAM layer.
-
-    Raises:
-        ValueError: not a number, not true or false, out of range, not a choice.
-    """
-    if param.kind == "layer" and text.lower() in ("", "default", "none"):
-        return None
-    return param_from_text(param, text)
-
-
 def parse_params(
     entries: Sequence[str], methods: Sequence[str], parser: Any
 ) -> dict[str, dict[str, Any]]:
@@ -333,7 +319,7 @@ def parse_params(
                 f"--param {entry!r}: {method} has no parameter {name!r}; it takes: {takes}"
             )
         try:
-            given[method][name] = parse_value(declared[name], text.strip())
+            given[method][name] = declared[name].parse(text)
         except ValueError as err:
             parser.error(f"--param {entry!r}: {err}")
     resolved: dict[str, dict[str, Any]] = {}
@@ -376,7 +362,7 @@ def describe_methods() -> str:
             else:
                 allowed = "a layer name: `python -m core.cli layers --model NAME` lists them"
             unit = f" {p.unit}" if p.unit else ""
-            default = "default" if p.default is None else str(p.default).lower()
+            default = p.text(p.default)
             lines.append(f"  {method.name}.{p.name}={default}  [{allowed}{unit}] {p.help}")
     return "\n".join(lines)
 

@@ -132,7 +132,7 @@ def file_stamp(path: str) -> dict[str, int]:
 
 def uses_forward_engine(job: Job) -> bool:
     """True when the job has forward-only methods or metrics."""
-    return bool(job.metrics) or any(not METHODS[m].needs_gradients for m in job.methods)
+    return bool(job.metrics) or any(METHODS[m].on_forward_engine for m in job.methods)
 
 
 def warm_up(job: Job, model: ImageModel) -> None:

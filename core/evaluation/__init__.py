@@ -15,7 +15,6 @@ from core.evaluation.agreement import (
     iou,
     pointing_game,
     spearman,
-    top_mask,
 )
 from core.evaluation.baselines import edge_map, random_smooth_map, reversed_map
 from core.evaluation.curves import (
@@ -82,5 +81,4 @@ __all__ = [
     "similarity",
     "spearman",
     "substrate_input",
-    "top_mask",
 ]

@@ -1,5 +1,11 @@
 """Do the methods agree? Rank correlation and top-pixel overlap between maps; and "your
 guess": how much of each map falls in the boxes a user drew.
+
+The top pixels are the display's (:func:`core.attribution.display.top_mask`, what "show
+the top x%" draws): ties at the threshold are kept, so pixels of equal importance are
+treated alike (a LIME or KernelSHAP map is constant over each superpixel: a cut through
+one would pick pixels by their position), and only evidence for the class counts (a
+pixel at zero or below is never "top").
 """
 
 from __future__ import annotations
@@ -8,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from core.attribution.display import top_mask
 
 Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) in input pixels, x1/y1 exclusive
 TOP_PERCENT = 10.0
@@ -23,15 +31,6 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def top_mask(heatmap: np.ndarray, percent: float = TOP_PERCENT) -> np.ndarray:
-    """The ``percent`` % highest pixels of a map (exactly that many; ties by position)."""
-    flat = np.nan_to_num(np.asarray(heatmap, dtype=np.float64)).ravel()
-    count = max(1, int(round(flat.size * percent / 100)))
-    mask = np.zeros(flat.size, dtype=bool)
-    mask[np.argsort(-flat, kind="stable")[:count]] = True
-    return mask.reshape(np.shape(heatmap))
-
-
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two boolean masks (1 for two empty masks)."""
     union = np.logical_or(a, b).sum()
@@ -45,7 +44,7 @@ class Agreement:
     Attributes:
         names: The maps' names, in order.
         spearman: ``(n, n)`` Spearman rank correlation of the maps' values.
-        top_iou: ``(n, n)`` IoU of their top-10% pixels.
+        top_iou: ``(n, n)`` IoU of their top-10% pixels (ties kept, positive only).
     """
 
     names: tuple[str, ...]
@@ -74,7 +73,7 @@ def agreement(maps: Mapping[str, np.ndarray], percent: float = TOP_PERCENT) -> A
         raise ValueError(f"the maps have different shapes: {sorted(shapes)}")
     n = len(names)
     rho, overlap = np.eye(n), np.eye(n)
-    tops = {name: top_mask(maps[name], percent) for name in names}
+    tops = {name: top_mask(maps[name], percent, signed=True) for name in names}
     for i in range(n):
         for j in range(i + 1, n):
             rho[i, j] = rho[j, i] = spearman(maps[names[i]], maps[names[j]])
@@ -116,4 +115,4 @@ def box_iou(heatmap: np.ndarray, boxes: Sequence[Box], percent: float = TOP_PERC
     """IoU of the map's top-``percent`` pixels with the boxes (0 when there is no box)."""
     if not boxes:
         return 0.0
-    return iou(top_mask(heatmap, percent), box_mask(np.shape(heatmap), boxes))
+    return iou(top_mask(heatmap, percent, signed=True), box_mask(np.shape(heatmap), boxes))

@@ -7,11 +7,17 @@ records the target class's softmax probability: a faithful map makes it fall fas
 area under the curve). *Insertion* starts from the substrate and puts the pixels back:
 a faithful map makes it rise fast (high area).
 
-Defaults follow the RISE code: deletion's substrate is zeros in the model's normalised
-input space (the normalisation mean colour), insertion's a Gaussian blur of the image
-(kernel 11, sigma 5), and 224 x 8 pixels per step at 224 x 224 (28 steps; the step is
-scaled to the input size so every size gets 28 steps). All images of a curve go through
-the model's forward engine (ONNX Runtime when exact) in batches.
+Defaults follow the RISE code (``evaluation.py`` and ``Evaluation.ipynb`` of
+https://github.com/eclique/RISE), so our AUCs compare with the paper's: deletion's
+substrate is zeros in the model's normalised input space (the normalisation mean
+colour), insertion's the image blurred as RISE blurs it, ``F.conv2d(x, gkern(11, 5),
+padding=5)`` on the normalised input (zero padding: the border fades towards the mean
+colour; ``blur_reflect`` is the same blur with reflected borders instead), and 224 x 8
+pixels per step at 224 x 224 (28 steps; the step is scaled to the input size so every
+size gets 28 steps). Ties in the map keep reading order (RISE's ``np.argsort`` breaks
+them as numpy's unstable sort does, which depends on the CPU's vector instructions).
+All images of a curve go through the model's forward engine (ONNX Runtime when exact)
+in batches.
 
 Our own code: TorchCAM 0.5 and Quantus have such metrics but take the model as a torch
 module one image at a time; here every curve is one batched pass of ~29 images on the
@@ -26,18 +32,18 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
+import torch.nn.functional as F
 from PIL import Image
 
 from core.models import ImageModel
 from core.models.engine import forward_engine
 
 Mode = Literal["deletion", "insertion"]
-Substrate = Literal["zero", "blur", "mean"]
-SUBSTRATES: tuple[str, ...] = ("zero", "blur", "mean")
+Substrate = Literal["zero", "blur", "blur_reflect", "mean"]
+SUBSTRATES: tuple[str, ...] = ("zero", "blur", "blur_reflect", "mean")
 DEFAULT_SUBSTRATE: dict[str, str] = {"deletion": "zero", "insertion": "blur"}
 STEPS = 28  # RISE: 224 x 8 pixels per step at 224 x 224
-BLUR_KERNEL, BLUR_SIGMA = 11, 5.0
+BLUR_KERNEL, BLUR_SIGMA = 11, 5.0  # RISE's klen and nsig
 BATCH = 8
 
 Forward = Callable[[torch.Tensor], torch.Tensor]  # (B, C, H, W) -> (B, K) logits
@@ -71,14 +77,47 @@ def default_step(size: tuple[int, int]) -> int:
     return max(1, math.ceil(size[0] * size[1] / STEPS))
 
 
+def rise_kernel(length: int = BLUR_KERNEL, sigma: float = BLUR_SIGMA) -> torch.Tensor:
+    """RISE's ``gkern``: a Gaussian kernel ``(length, length)``, made as RISE makes it.
+
+    ``scipy.ndimage.gaussian_filter`` of a centred unit impulse (its default boundary
+    mode, reflect, folds the tails beyond the kernel's edge back in: at sigma 5 over 11
+    pixels the kernel is flatter than a truncated Gaussian, and still sums to 1).
+    """
+    from scipy.ndimage import gaussian_filter
+
+    impulse = np.zeros((length, length))
+    impulse[length // 2, length // 2] = 1.0
+    return torch.from_numpy(gaussian_filter(impulse, sigma).astype(np.float32))
+
+
+def blur(x: torch.Tensor, border: str = "zeros") -> torch.Tensor:
+    """The image under RISE's Gaussian blur, each channel on its own.
+
+    Args:
+        x: ``(1, C, H, W)`` normalised input.
+        border: ``"zeros"`` (RISE's ``padding=klen // 2``) or ``"reflect"``.
+
+    Returns:
+        ``(1, C, H, W)``.
+    """
+    channels, smallest = x.shape[1], min(x.shape[2:])
+    length = BLUR_KERNEL if smallest > BLUR_KERNEL // 2 else max(1, 2 * ((smallest - 1) // 2) + 1)
+    kernel = rise_kernel(length).to(x).repeat(channels, 1, 1, 1)  # (C, 1, k, k)
+    pad = length // 2
+    if border == "reflect":
+        return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="reflect"), kernel, groups=channels)
+    return F.conv2d(x, kernel, padding=pad, groups=channels)
+
+
 def substrate_input(x: torch.Tensor, substrate: str) -> torch.Tensor:
     """What replaces the pixels, in the model's normalised input space.
 
     Args:
         x: ``(1, C, H, W)`` normalised input.
-        substrate: ``"zero"`` (zeros: the normalisation mean colour), ``"blur"`` (the
-            image under a Gaussian blur, kernel 11, sigma 5) or ``"mean"`` (the image's
-            own mean colour).
+        substrate: ``"zero"`` (zeros: the normalisation mean colour), ``"blur"`` (RISE's
+            blur: kernel 11, sigma 5, zero padding), ``"blur_reflect"`` (the same blur
+            with reflected borders) or ``"mean"`` (the image's own mean colour).
 
     Returns:
         ``(1, C, H, W)``.
@@ -89,8 +128,9 @@ def substrate_input(x: torch.Tensor, substrate: str) -> torch.Tensor:
     if substrate == "zero":
         return torch.zeros_like(x)
     if substrate == "blur":
-        kernel = min(BLUR_KERNEL, 2 * (min(x.shape[2:]) // 2) - 1) if min(x.shape[2:]) > 1 else 1
-        return TF.gaussian_blur(x, [kernel, kernel], [BLUR_SIGMA, BLUR_SIGMA])
+        return blur(x, "zeros")
+    if substrate == "blur_reflect":
+        return blur(x, "reflect")
     if substrate == "mean":
         return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
     raise ValueError(f"substrate must be one of {', '.join(SUBSTRATES)}; got {substrate!r}")

@@ -8,7 +8,7 @@ the modules:
 - :mod:`~core.inside.spec`: how display pixels become a network's input;
 - :mod:`~core.inside.feature_maps`: one layer's channels for one image, the kernels;
 - :mod:`~core.inside.objectives`: neuron, channel, layer, logit and probability
-  objectives, and the scoped hooks that read a layer;
+  objectives (the layers are read by ``core.common.hooks.tap_layers``, handed on here);
 - :mod:`~core.inside.parameterisation`: pixels, or a Fourier spectrum in decorrelated
   colour;
 - :mod:`~core.inside.regularisers`: L2, L1, total variation, blur, jitter, rotation,
@@ -28,6 +28,7 @@ a ``with`` block that removes it, also on error.
 Imports, of ``core``, only ``core.common`` and ``core.models``.
 """
 
+from core.common.hooks import tap_layers
 from core.inside.cell import CellExplanation, explain_cell
 from core.inside.cell_steps import (
     ActivationStep,
@@ -49,7 +50,7 @@ from core.inside.embedding import (
 )
 from core.inside.examples import ChannelMaxima, Patch, channel_maxima, dataset_examples, patch_box
 from core.inside.feature_maps import FeatureMaps, Kernels, conv_layers, feature_maps, kernels
-from core.inside.objectives import KINDS, LAYER_KINDS, Objective, tap_layers
+from core.inside.objectives import KINDS, LAYER_KINDS, Objective
 from core.inside.parameterisation import FourierImage, PixelImage
 from core.inside.regularisers import ALL, COMPARISON, LUCID, REGULARISERS, TITLES, Settings
 from core.inside.softmax import SoftmaxView, network_logits, softmax_at

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.common.hooks import call_order, tap_layers
 from core.common.layout import fast_layout
-from core.inside.objectives import call_order, tap_layers
 
 FIELD_MASS = 0.9  # a patch holds this share of the unit's gradient
 

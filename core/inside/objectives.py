@@ -1,20 +1,14 @@
 """What feature visualisation maximises (Olah et al. 2017, "Feature Visualization",
-https://distill.pub/2017/feature-visualization/, "Optimization Objectives"), and the
-scoped hooks that read a layer during the optimisation.
+https://distill.pub/2017/feature-visualization/, "Optimization Objectives"). The layers
+are read during the optimisation by :func:`core.common.hooks.tap_layers`.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-from torch import nn
-
-from core.common.hooks import forward_hooks
 
 # kind -> what it maximises, in the UI's words
 KINDS: dict[str, str] = {
@@ -128,114 +122,3 @@ def _layer_value(objective: Objective, output: torch.Tensor) -> torch.Tensor:
             f"position {(row, column)} is outside {objective.layer}'s {height} x {width}"
         )
     return channel[row, column]
-
-
-def _modules(net: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
-    """name -> module for the given names.
-
-    Raises:
-        KeyError: a name that is no module of ``net``, with that name.
-    """
-    modules = dict(net.named_modules())
-    missing = [name for name in names if name not in modules]
-    if missing:
-        raise KeyError(f"no layer called {missing[0]!r}")
-    return {name: modules[name] for name in names}
-
-
-class _StopForward(Exception):
-    """Raised by a hook once the last layer an objective needs has run."""
-
-
-@dataclass
-class LayerTap:
-    """What :func:`tap_layers` yields: run the network and read the tapped layers.
-
-    Attributes:
-        net: The network.
-        outputs: The last recorded output of each tapped layer, filled by :meth:`run`.
-    """
-
-    net: nn.Module
-    outputs: dict[str, torch.Tensor]
-    _stop_at: tuple[str, int] | None
-    _calls: dict[str, int]
-
-    def run(self, x: torch.Tensor) -> torch.Tensor | None:
-        """One forward pass; returns the logits, or None if it stopped early."""
-        self.outputs.clear()
-        self._calls.clear()
-        try:
-            return self.net(x)
-        except _StopForward:
-            return None
-
-
-@contextmanager
-def tap_layers(
-    net: nn.Module, names: Sequence[str], stop_after: tuple[str, int] | None = None
-) -> Iterator[LayerTap]:
-    """Record named layers' outputs (with their autograd graph) in this thread's passes.
-
-    A module called several times in one pass (a shared activation) keeps its last call.
-    The hooks are removed on exit, also when the block raises.
-
-    Args:
-        net: The network (not modified).
-        names: Module names to record.
-        stop_after: ``(name, n)``: end the pass right after the n-th call of that module
-            (nothing after it is needed: the rest of the network is not run).
-
-    Yields:
-        The :class:`LayerTap`.
-
-    Raises:
-        KeyError: a name that is no module of ``net``.
-    """
-    modules = _modules(net, names)
-    owner = threading.get_ident()
-    tap = LayerTap(net, {}, stop_after, {})
-
-    def make_hook(name: str) -> Any:
-        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
-            if threading.get_ident() != owner or not isinstance(output, torch.Tensor):
-                return
-            tap.outputs[name] = output
-            tap._calls[name] = tap._calls.get(name, 0) + 1
-            if tap._stop_at == (name, tap._calls[name]):
-                raise _StopForward
-
-        return hook
-
-    with forward_hooks((modules[name], make_hook(name)) for name in dict.fromkeys(names)):
-        yield tap
-
-
-def call_order(net: nn.Module, x: torch.Tensor, names: Sequence[str]) -> list[tuple[str, int]]:
-    """The calls of the named modules in one forward pass, in order: ``(name, n)`` is the
-    n-th call of that module. Used to know where a pass may stop early.
-
-    Args:
-        net: The network (not modified; the hooks are removed on return).
-        x: An input ``(B, C, H, W)``.
-        names: Module names to watch.
-
-    Returns:
-        ``(name, call number)`` pairs in the order the calls ran, in this thread.
-    """
-    owner = threading.get_ident()
-    modules = _modules(net, names)
-    order: list[tuple[str, int]] = []
-    counts: dict[str, int] = {}
-
-    def make_hook(name: str) -> Any:
-        def hook(_module: nn.Module, _inputs: Any, _output: Any) -> None:
-            if threading.get_ident() == owner:
-                counts[name] = counts.get(name, 0) + 1
-                order.append((name, counts[name]))
-
-        return hook
-
-    with forward_hooks((modules[n], make_hook(n)) for n in dict.fromkeys(names)), torch.no_grad():
-        net(x)
-    return order

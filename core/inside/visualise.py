@@ -20,9 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.common.hooks import call_order, tap_layers
 from core.common.layout import fast_layout
 from core.common.single_thread import torch_threads
-from core.inside.objectives import Objective, call_order, objective_values, tap_layers
+from core.inside.objectives import Objective, objective_values
 from core.inside.parameterisation import FourierImage, PixelImage
 from core.inside.regularisers import COMPARISON, Settings, penalty, random_transform
 from core.inside.spec import InputSpec

@@ -33,9 +33,7 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,17 +44,22 @@ from torch import nn
 
 from core.common.hooks import private_copy
 from core.common.layout import fast_layout
+from core.common.networks import (
+    LOGITS_TOLERANCE,
+    MAX_PARAMETERS,
+    PerNetwork,
+    logits_difference,
+    parameter_count,
+)
 
 log = logging.getLogger(__name__)
 
 ONNX_RUNTIME = "ONNX Runtime"
 TORCH = "torch"
-TOLERANCE = 1e-4  # relative to the largest |logit| of the probe batch
 PROBE_BATCH = 2
 # Images per ONNX Runtime call: as fast per image as 8 or 50 on the 2-core CPU (4-5 ms
 # for EfficientNet-Lite0), and its buffers are half those of batch 8 (~30 MB vs ~65 MB).
 ENGINE_BATCH = 4
-MAX_PARAMETERS = 30_000_000  # larger networks (VGG-16: 138 M) would hold two weight copies
 EXPORT_TIMEOUT = 600.0  # seconds for the child process to export a network
 REPO = Path(__file__).resolve().parents[2]
 CACHE_ENV = "CNN_EXPLAINER_CACHE"  # overrides the cache folder (tests use a temporary one)
@@ -219,18 +222,15 @@ def onnx_runner(session: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     return run
 
 
-def logits_difference(
+def network_difference(
     net: nn.Module, run: Callable[[torch.Tensor], torch.Tensor], probe: torch.Tensor
 ) -> float:
     """Largest |logit| difference between ``run`` and the network on the probe batch,
-    relative to the largest |logit| (at least 1)."""
+    relative to the largest |logit| (at least 1): :func:`core.common.networks.
+    logits_difference` of the two passes."""
     with torch.inference_mode():
         expected = net(probe).float()
-    got = run(probe)
-    if got.shape != expected.shape:
-        return float("inf")
-    scale = max(1.0, float(expected.abs().max()))
-    return float((got - expected).abs().max()) / scale
+    return logits_difference(expected, run(probe))
 
 
 def first_line(err: BaseException, limit: int = 240) -> str:
@@ -275,7 +275,7 @@ def build_engine(
         return torch_engine(net, input_shape, "onnxruntime is not installed")
     if net.training:
         return torch_engine(net, input_shape, "the network is in training mode")
-    size = sum(p.numel() for p in net.parameters())
+    size = parameter_count(net)
     if max_parameters is not None and size > max_parameters:
         return torch_engine(
             net,
@@ -296,12 +296,12 @@ def build_engine(
                 break
         try:
             run = onnx_runner(onnx_session(path))
-            difference = logits_difference(net, run, probe)
+            difference = network_difference(net, run, probe)
         except Exception as err:  # noqa: BLE001 - onnxruntime raises its own types
             reason = f"ONNX Runtime could not run the exported graph: {first_line(err)}"
             path.unlink(missing_ok=True)  # corrupt: rebuilt on the next attempt
             continue
-        if difference <= TOLERANCE:
+        if difference <= LOGITS_TOLERANCE:
             seconds = time.perf_counter() - start
             log.info(
                 "forward engine for %s: ONNX Runtime (%.1e, %.1f s)", label, difference, seconds
@@ -311,7 +311,7 @@ def build_engine(
             )
         reason = (
             f"the exported graph's logits differ from torch's by {difference:.1e} of the "
-            f"largest logit (allowed {TOLERANCE:.0e})"
+            f"largest logit (allowed {LOGITS_TOLERANCE:.0e})"
         )
         path.unlink(missing_ok=True)
         if attempt == "fresh":
@@ -322,14 +322,11 @@ def build_engine(
     return engine
 
 
-@dataclass
-class _PerNet:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    engines: dict[tuple[int, int, int], ForwardEngine] = field(default_factory=dict)
+_ENGINES: PerNetwork[ForwardEngine] = PerNetwork()  # (network, input shape) -> engine
 
 
-_ENGINES: weakref.WeakKeyDictionary[nn.Module, _PerNet] = weakref.WeakKeyDictionary()
-_ENGINES_LOCK = threading.Lock()
+def _shape(input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (int(input_shape[0]), int(input_shape[1]), int(input_shape[2]))
 
 
 def forward_engine(
@@ -345,16 +342,8 @@ def forward_engine(
         input_shape: ``(C, H, W)``.
         name: A readable name for the cache file.
     """
-    with _ENGINES_LOCK:
-        per_net = _ENGINES.get(net)
-        if per_net is None:
-            per_net = _ENGINES[net] = _PerNet()
-    shape = (int(input_shape[0]), int(input_shape[1]), int(input_shape[2]))
-    with per_net.lock:
-        engine = per_net.engines.get(shape)
-        if engine is None:
-            engine = per_net.engines[shape] = build_engine(net, shape, name)
-        return engine
+    shape = _shape(input_shape)
+    return _ENGINES.get(net, shape, lambda: build_engine(net, shape, name))
 
 
 def adopt_engine(net: nn.Module, engine: ForwardEngine) -> None:
@@ -367,27 +356,17 @@ def adopt_engine(net: nn.Module, engine: ForwardEngine) -> None:
         net: The network :func:`forward_engine` will be asked about.
         engine: Its engine.
     """
-    with _ENGINES_LOCK:
-        per_net = _ENGINES.get(net)
-        if per_net is None:
-            per_net = _ENGINES[net] = _PerNet()
-    with per_net.lock:
-        per_net.engines[engine.input_shape] = engine
+    kept = _ENGINES.get(net, _shape(engine.input_shape), lambda: engine)
+    if kept is not engine:  # a network gets one engine per input shape, for its life
+        raise ValueError(f"{net!r} already has a forward engine for {engine.input_shape}")
 
 
 def existing_engine(net: nn.Module, input_shape: tuple[int, int, int]) -> ForwardEngine | None:
     """The engine of a network and input size if it is already built, else None (pages
     say "preparing..." before the first forward-only pass builds it)."""
-    with _ENGINES_LOCK:
-        per_net = _ENGINES.get(net)
-    if per_net is None:
-        return None
-    shape = (int(input_shape[0]), int(input_shape[1]), int(input_shape[2]))
-    return per_net.engines.get(shape)
+    return _ENGINES.peek(net, _shape(input_shape))
 
 
 def built_engines() -> list[ForwardEngine]:
     """Every engine built in this process (for memory and status reports)."""
-    with _ENGINES_LOCK:
-        nets = list(_ENGINES.values())
-    return [engine for per_net in nets for engine in per_net.engines.values()]
+    return _ENGINES.values()

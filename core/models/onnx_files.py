@@ -21,14 +21,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from core.common.networks import LOGITS_TOLERANCE
 from core.models.engine import (
     ENGINE_BATCH,
     ONNX_RUNTIME,
     PROBE_BATCH,
-    TOLERANCE,
     ForwardEngine,
     first_line,
-    logits_difference,
+    network_difference,
     onnx_runner,
     onnx_session,
     probe_batch,
@@ -200,10 +200,10 @@ def load_onnx(data: bytes, file_name: str, settings: Settings) -> Found:
             torch_net = OneImageAtATime(converted) if one_at_a_time else converted
             torch_net.eval().requires_grad_(False)
             try:
-                difference = logits_difference(torch_net, run, probe)
+                difference = network_difference(torch_net, run, probe)
             except Exception as err:  # noqa: BLE001 - a conversion that does not run
                 difference, reason = float("inf"), f"its torch conversion fails ({first_line(err)})"
-            if difference <= TOLERANCE:
+            if difference <= LOGITS_TOLERANCE:
                 note = (
                     "gradient methods run on its conversion to torch (onnx2torch), whose "
                     f"logits equal ONNX Runtime's (within {max(difference, 1e-9):.0e} of "
@@ -212,10 +212,10 @@ def load_onnx(data: bytes, file_name: str, settings: Settings) -> Found:
             else:
                 reason = reason or (
                     f"its conversion to torch (onnx2torch) gives other logits than ONNX "
-                    f"Runtime ({difference:.1e} of the largest; allowed {TOLERANCE:.0e})"
+                    f"Runtime ({difference:.1e} of the largest; allowed {LOGITS_TOLERANCE:.0e})"
                 )
         net: nn.Module
-        if converted is None or difference > TOLERANCE:
+        if converted is None or difference > LOGITS_TOLERANCE:
             net = OnnxRuntimeNet(run, f"gradient methods need torch, and {reason}")
             note = f"forward-only methods only: {reason}"
             log.warning("%s: %s", file_name, reason)

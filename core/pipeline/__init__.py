@@ -22,14 +22,7 @@ from core.pipeline.maps import (
     shared_work,
 )
 from core.pipeline.outcomes import Failed, MapOutcome, NotApplicable, cacheable, outcome_of_error
-from core.pipeline.requests import (
-    MapRequest,
-    cam_layer,
-    map_request,
-    model_shape,
-    param_from_text,
-    weights_id,
-)
+from core.pipeline.requests import MapRequest, cam_layer, map_request, model_shape, weights_id
 from core.pipeline.service import (
     MAPS,
     MapJob,
@@ -60,7 +53,6 @@ __all__ = [
     "map_request",
     "measure_pass_times",
     "model_shape",
-    "param_from_text",
     "observe",
     "outcome_of_error",
     "pass_times",

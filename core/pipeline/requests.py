@@ -16,8 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from core.attribution import METHODS, InputShape, Param, ParamValue, get_method, input_shape_for
-from core.common.query import parse_bool, parse_float, parse_int
+from core.attribution import METHODS, InputShape, ParamValue, get_method, input_shape_for
 from core.models import ImageModel
 from core.models.engine import weights_hash
 
@@ -63,23 +62,6 @@ class MapRequest:
 _SHAPES: weakref.WeakKeyDictionary[nn.Module, InputShape] = weakref.WeakKeyDictionary()
 _WEIGHTS: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
-
-
-def param_from_text(param: Param, text: str) -> ParamValue:
-    """A method parameter's value from its text (a link's ``method.param=value``, the
-    command line's ``--param method.param=value``), read as its kind says
-    (:mod:`core.common.query`) and validated by the parameter.
-
-    Raises:
-        ValueError: not a number, not true or false, out of range, not a choice.
-    """
-    if param.kind == "int":
-        return param.validate(parse_int(text, name=param.name))
-    if param.kind == "float":
-        return param.validate(parse_float(text, name=param.name))
-    if param.kind == "bool":
-        return parse_bool(text, param.name)
-    return param.validate(text)  # a choice, or a layer name (checked against the model)
 
 
 def model_shape(model: ImageModel) -> InputShape:

@@ -27,7 +27,6 @@ from core.common.query import (
 )
 from core.common.samples import SAMPLE_FIELD
 from core.models import DEFAULT_MODEL, MODEL_FIELD, list_models
-from core.pipeline import param_from_text
 
 CLASS = int_field("class", None, 0, 999, label="class index")  # None: the top-1 class
 EXPLAIN_FIELDS = (
@@ -90,7 +89,7 @@ def parse_view(query: Query) -> tuple[ViewState, list[str]]:
             continue
         text = last_value(value)
         try:
-            parsed = param_from_text(declared[name], text)
+            parsed = declared[name].parse(text)
         except (ValueError, TypeError) as err:
             default = declared[name].default
             notices.append(f"{key}={shown(text)} is not allowed ({err}): using {default}.")
@@ -116,7 +115,5 @@ def view_query(state: ViewState) -> dict[str, str]:
         declared = {p.name: p for p in METHODS[method].params}
         for name, value in state.params.get(method, {}).items():
             if name in declared and value != declared[name].default:
-                query[f"{method}.{name}"] = (
-                    str(value).lower() if isinstance(value, bool) else str(value)
-                )
+                query[f"{method}.{name}"] = declared[name].text(value)
     return query

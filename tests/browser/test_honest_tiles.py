@@ -50,8 +50,7 @@ def test_tiles_say_what_they_are_doing_and_done_tiles_stay_done(page, app_url) -
         page.wait_for_timeout(50)
     wait_for_app(page)
     assert not seen_waiting_gradcam, "a finished Grad-CAM tile went back to waiting"
-    captions = main.locator('[data-testid="stImageCaption"]').all_inner_texts()
-    tiles = {c.split(" · ")[0]: c for c in captions if " · " in c}
+    tiles = {t.split(" · ")[0]: t for t in tile_texts(page) if " · " in t}
     assert set(tiles) == {"Grad-CAM", "Saliency", "Integrated Gradients"}
     # This session saw all three computed: none is called "cached".
     assert all("(computed; estimated" in c for c in tiles.values()), tiles

@@ -15,8 +15,11 @@ import numpy as np
 import streamlit as st
 
 from core import digits
+from core.common.scheduler import Progress
 from core.common.single_thread import run_single_threaded
 from ui.inside.cache import visualised
+
+PROTOTYPE_STEP_COST = 0.03  # seconds per step of ten 28 x 28 images, one thread (300: ~9 s)
 
 # A method's parameters as a hashable cache key: ((name, value), ...).
 MethodParams = tuple[tuple[str, Any], ...]
@@ -87,21 +90,17 @@ def prototypes(
     cached process-wide, or computed under a progress bar (300 steps: 5-10 s)."""
     cache_key = ("prototypes", key, l2_weight, steps, seed, regularisers)
 
-    def compute() -> digits.Prototypes:
-        bar = st.progress(0.0, text="Optimising ten images...")
+    def compute(progress: Progress) -> digits.Prototypes:
+        def step_done(step: int, total: int, _shot: np.ndarray | None) -> None:
+            progress(step / total)
 
-        def progress(step: int, total: int, _shot: np.ndarray | None) -> None:
-            if step % max(1, total // 25) == 0 or step == total:
-                bar.progress(step / total, text=f"Optimising ten images: step {step} of {total}")
-
-        result = digits.class_prototypes(
+        return digits.class_prototypes(
             digits.digit_net(), start=start, steps=steps, l2_weight=l2_weight, seed=seed,
-            regularisers=regularisers, progress=progress,
+            regularisers=regularisers, progress=step_done,
         )  # fmt: skip
-        bar.empty()
-        return result
 
-    value, _ = visualised(cache_key, compute)
+    label = f"Optimising ten images ({steps} steps)"
+    value, _ = visualised(cache_key, compute, steps * PROTOTYPE_STEP_COST, label)
     assert isinstance(value, digits.Prototypes)
     return value
 

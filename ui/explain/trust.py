@@ -120,8 +120,9 @@ def faithfulness_panel(
     deletion_substrate = left.selectbox(
         "Deletion substrate", SUBSTRATES, index=SUBSTRATES.index(DEFAULT_SUBSTRATE["deletion"]),
         key="trust_deletion_substrate",
-        help="zero: the normalisation mean colour (RISE); blur: Gaussian, kernel 11, sigma 5; "
-        "mean: the image's own mean colour.",
+        help="zero: the normalisation mean colour (RISE); blur: RISE's Gaussian (kernel 11, "
+        "sigma 5, zero padding); blur_reflect: the same, borders reflected; mean: the "
+        "image's own mean colour.",
     )  # fmt: skip
     insertion_substrate = middle.selectbox(
         "Insertion substrate", SUBSTRATES, index=SUBSTRATES.index(DEFAULT_SUBSTRATE["insertion"]),

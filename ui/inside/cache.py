@@ -10,6 +10,7 @@ the page draws a progress bar, so they live in a process-wide
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -19,9 +20,17 @@ from torch import nn
 from core import inside
 from core.attribution.cam import feature_map_layers
 from core.common.lru import LRUCache
+from core.common.scheduler import Progress, Ticket
 from core.common.single_thread import torch_threads
+from ui.work import run_work
 
 BATCH = 250  # images per forward pass over a set
+PHOTO_COST = 0.02  # seconds per 224 x 224 x 3 image forward, one thread (EfficientNet-Lite0)
+
+
+def image_cost(inputs: torch.Tensor) -> float:
+    """Rough seconds per image of a forward pass over a set, by its size (a queue place)."""
+    return 5e-4 + PHOTO_COST * inputs[0].numel() / (3 * 224 * 224)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -75,8 +84,23 @@ def visualisation_cache() -> LRUCache[object]:
     return LRUCache(max_entries=64, max_bytes=64 * 2**20)
 
 
-def visualised(key: tuple[object, ...], compute: Callable[[], object]) -> tuple[object, bool]:
-    """A cached visualisation, or ``compute()`` (which draws its own progress) stored.
+def visualised(
+    key: tuple[object, ...],
+    work: Callable[[Progress], object],
+    cost: float,
+    label: str,
+    on_change: Callable[[Ticket[Any]], None] | None = None,
+) -> tuple[object, bool]:
+    """A cached visualisation, or ``work(progress)`` run on the server's scheduler (fair
+    to every session, memory bounded by its workers) under a progress bar, and stored.
+
+    Args:
+        key: The cache key.
+        work: The computation; ``progress(fraction)`` now and then. It runs on a worker
+            thread: it may not draw (leave what to draw for ``on_change``).
+        cost: Estimated seconds on one worker (its place in the queue).
+        label: What the progress bar says.
+        on_change: Draws what the work left behind while it ran (a live preview).
 
     Returns:
         ``(value, was_cached)``.
@@ -85,9 +109,7 @@ def visualised(key: tuple[object, ...], compute: Callable[[], object]) -> tuple[
     value = cache.get(key)
     if value is not None:
         return value, True
-    value = compute()
-    cache.put(key, value)
-    return value, False
+    return run_work("inside", key, work, cost, label, cache, on_change), False
 
 
 def set_maxima(
@@ -96,18 +118,17 @@ def set_maxima(
     """:func:`core.inside.channel_maxima` of a whole image set at one layer: cached, or
     computed under a progress bar (the 5,000 digits: 3-8 s)."""
 
-    def compute() -> inside.ChannelMaxima:
-        count = inputs.shape[0]
-        bar = st.progress(0.0, text=f"Running {count:,} images through the network...")
+    count = inputs.shape[0]
 
-        def progress(done: int) -> None:
-            bar.progress(done / count, text=f"Up to {layer}: {done:,} of {count:,} images")
+    def compute(progress: Progress) -> inside.ChannelMaxima:
+        def done(images: int) -> None:
+            progress(images / count)
 
-        with torch_threads(1):
-            result = inside.channel_maxima(net, inputs.split(BATCH), layer, progress)
-        bar.empty()
-        return result
+        return inside.channel_maxima(net, inputs.split(BATCH), layer, done)
 
-    value, _ = visualised(("maxima", name, set_key, layer), compute)
+    label = f"Running {count:,} images through the network, up to {layer}"
+    value, _ = visualised(
+        ("maxima", name, set_key, layer), compute, count * image_cost(inputs), label
+    )
     assert isinstance(value, inside.ChannelMaxima)
     return value

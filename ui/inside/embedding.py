@@ -7,13 +7,14 @@ import numpy as np
 import streamlit as st
 
 from core import inside
-from core.common.single_thread import torch_threads
-from ui.inside.cache import BATCH, cached_features, visualised
+from core.common.scheduler import Progress
+from ui.inside.cache import BATCH, cached_features, image_cost, visualised
 from ui.inside.hover import hover_images
 from ui.inside.plots import embedding_figure
 from ui.inside.subject import ImageSet, Subject, image_set, small_set_notice
 
 FEATURES_SHARE = 0.3  # of the progress bar: the forward passes; the rest is the embedding
+EMBED_COST = 0.003  # seconds per point of openTSNE on one core (5,000 digits: ~15 s)
 
 
 def embedding_panel(subject: Subject) -> None:
@@ -80,26 +81,22 @@ def _set_embedding(
     (features batch by batch, then t-SNE's iterations: 10-30 s for the 5,000 digits)."""
     key = ("embedding", subject.name, images.key, method)
 
-    def compute() -> tuple[np.ndarray, inside.Embedding]:
-        count = len(images.captions)
-        bar = st.progress(0.0, text=f"Penultimate-layer features of {count:,} images...")
+    count = len(images.captions)
 
+    def compute(progress: Progress) -> tuple[np.ndarray, inside.Embedding]:
         def features_done(done: int) -> None:
-            text = f"Penultimate-layer features: {done:,} of {count:,} images"
-            bar.progress(FEATURES_SHARE * done / count, text=text)
+            progress(FEATURES_SHARE * done / count)
 
         def embedding_done(fraction: float) -> None:
-            text = f"{method} of {count:,} images: {fraction:.0%}"
-            bar.progress(FEATURES_SHARE + (1 - FEATURES_SHARE) * fraction, text=text)
+            progress(FEATURES_SHARE + (1 - FEATURES_SHARE) * fraction)
 
         inputs = subject.normalise(images.pixels)
-        with torch_threads(1):
-            features = inside.penultimate_features(subject.net, inputs.split(BATCH), features_done)
-        embedding = inside.embed(features, method, progress=embedding_done)
-        bar.empty()
-        return features, embedding
+        features = inside.penultimate_features(subject.net, inputs.split(BATCH), features_done)
+        return features, inside.embed(features, method, progress=embedding_done)
 
-    value, _ = visualised(key, compute)
+    cost = count * image_cost(subject.normalise(images.pixels[:1])) + count * EMBED_COST
+    label = f"Penultimate-layer features of {count:,} images, then their {method}"
+    value, _ = visualised(key, compute, cost, label)
     assert isinstance(value, tuple)
     return value
 

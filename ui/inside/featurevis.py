@@ -5,11 +5,13 @@ the dataset examples of a channel next to its visualisation."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
 from core import digits, inside
+from core.common.scheduler import Progress, Ticket
 from core.inside import (
     COMPARISON,
     KINDS,
@@ -106,29 +108,44 @@ def settings_inputs(subject: Subject, kind: str, key: str) -> tuple[Settings, bo
     return settings, bool(from_image)
 
 
+STEP_COST = 0.06  # seconds per step at 224 x 224 x 3 (forward + backward, one thread)
+
+
+def visualisation_cost(subject: Subject, settings: Settings) -> float:
+    """Rough seconds of one visualisation on one worker (its place in the queue)."""
+    height, width = settings.size
+    pixels = height * width * subject.spec.channels
+    return settings.steps * (0.003 + STEP_COST * pixels / (224 * 224 * 3))
+
+
 def run_visualisation(
     subject: Subject, objective: Objective, settings: Settings, from_image: bool
 ) -> inside.Visualisation:
     """Cached, or computed under a progress bar with a live preview."""
     key = ("vis", subject.name, objective, settings, subject.image_key if from_image else None)
 
-    def compute() -> inside.Visualisation:
-        bar = st.progress(0.0, text="Optimising...")
-        preview = st.empty()
+    live: dict[str, Any] = {}  # the latest snapshot, left by the worker for this page
+    preview = st.empty()
 
-        def progress(step: int, steps: int, shot: np.ndarray | None) -> None:
-            if step % max(1, steps // 50) == 0 or step == steps:
-                bar.progress(step / steps, text=f"Step {step} of {steps}")
+    def compute(progress: Progress) -> inside.Visualisation:
+        def step_done(step: int, steps: int, shot: np.ndarray | None) -> None:
             if shot is not None:
-                preview.image(to_uint8(shot[0] / 255.0), width=160, caption=f"step {step}")
+                live["shot"] = (step, shot)
+            progress(step / steps)
 
         start = subject.pixels if from_image else None
-        result = inside.visualise(subject.net, subject.spec, [objective], settings, start, progress)
-        bar.empty()
-        preview.empty()
-        return result
+        return inside.visualise(subject.net, subject.spec, [objective], settings, start, step_done)
 
-    value, _ = visualised(key, compute)
+    def show_preview(_ticket: Ticket[Any]) -> None:
+        if "shot" in live and live.get("shown") != live["shot"][0]:
+            step, shot = live["shot"]
+            live["shown"] = step
+            preview.image(to_uint8(shot[0] / 255.0), width=160, caption=f"step {step}")
+
+    value, _ = visualised(
+        key, compute, visualisation_cost(subject, settings), "Optimising", show_preview
+    )
+    preview.empty()
     assert isinstance(value, inside.Visualisation)
     return value
 
@@ -188,32 +205,36 @@ def show_comparison(subject: Subject, objective: Objective, settings: Settings) 
     names = list(COMPARISON)
     columns = dict(zip(names, st.columns(len(names)), strict=True))
 
-    def show(name: str, result: inside.Visualisation) -> None:
-        columns[name].image(to_uint8(result.images[0]), width="stretch",
-                            caption=f"{name}: {result.final[0]:.2f}")  # fmt: skip
+    finished: dict[str, inside.Visualisation] = {}  # runs done, left by the worker
+    shown: set[str] = set()
 
-    def compute() -> dict[str, inside.Visualisation]:
-        bar = st.progress(0.0, text=f"Run 1 of {len(names)} ({names[0]})...")
+    def show_finished(_ticket: object = None) -> None:
+        for name, result in list(finished.items()):
+            if name not in shown:
+                shown.add(name)
+                columns[name].image(to_uint8(result.images[0]), width="stretch",
+                                    caption=f"{name}: {result.final[0]:.2f}")  # fmt: skip
 
-        def progress(step: int, steps: int, _shot: np.ndarray | None) -> None:
-            if step % max(1, settings.steps // 25) == 0 or step == steps:
-                run = min((step - 1) // settings.steps, len(names) - 1)
-                bar.progress(step / steps, text=f"Run {run + 1} of {len(names)} "
-                             f"({names[run]}): step {step - run * settings.steps} of "
-                             f"{settings.steps}")  # fmt: skip
+    def compute(progress: Progress) -> dict[str, inside.Visualisation]:
+        total = len(names) * settings.steps
 
-        results = inside.compare(
-            subject.net, subject.spec, objective, settings, progress, finished=show
+        def step_done(step: int, _steps: int, _shot: np.ndarray | None) -> None:
+            progress(step / total)
+
+        def run_done(name: str, result: inside.Visualisation) -> None:
+            finished[name] = result
+
+        return inside.compare(
+            subject.net, subject.spec, objective, settings, step_done, finished=run_done
         )
-        bar.empty()
-        return results
 
-    value, was_cached = visualised(key, compute)
+    cost = len(names) * visualisation_cost(subject, settings)
+    label = f"{len(names)} runs of {settings.steps} steps ({', '.join(names)})"
+    value, _ = visualised(key, compute, cost, label, show_finished)
     assert isinstance(value, dict)
     results: dict[str, inside.Visualisation] = value
-    if was_cached:
-        for name, result in results.items():
-            show(name, result)
+    finished.update(results)  # a cached comparison: every run at once
+    show_finished()
     st.plotly_chart(
         curve_figure({n: r.curve[:, 0] for n, r in results.items()}, "objective per step"),
         key="inside_fv_compare_curve",
