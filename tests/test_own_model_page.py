@@ -138,3 +138,18 @@ def test_pages_that_need_layers_say_so_for_an_onnx_runtime_only_model(tmp_path):
     assert any("shrink.onnx runs on ONNX Runtime only" in i.value for i in app.info)
     app = ok(page("receptive_field.py", source, rf_mode="Real network").run())
     assert any("has no layer whose output torch can see" in i.value for i in app.info)
+
+
+def test_an_uploaded_model_is_in_the_pages_url_and_a_link_in_this_session_opens_it(
+    digit_onnx,
+):
+    """The model file cannot go into a link, its name can: this session's link (a reload)
+    opens it; another session's says so (tests/test_page_links.py)."""
+    name = source_name(digit_onnx)
+    app = ok(page("inside.py", digit_onnx).run())
+    assert app.query_params["model"] == name
+    linked = page("inside.py", digit_onnx, select=False)
+    linked.query_params["model"] = name
+    linked = ok(linked.run())
+    assert not linked.warning
+    assert linked.selectbox(key="model").value == name

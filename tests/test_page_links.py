@@ -184,7 +184,32 @@ def test_inside_link_opens_a_section_a_layer_and_a_channel() -> None:
     assert app.selectbox(key="inside_fm_layer_efficientnet_lite1").value.startswith("blocks.3 ")
     assert app.number_input(key="inside_cell_channel").value == 7
     assert app.sidebar.selectbox(key="inside_image_sample").value == "espresso.jpg"
+    # the strongest cell, found while the page ran, is written by the router's finish()
     assert dict(app.query_params) == link
+
+
+def test_inside_link_opens_the_explained_cell_and_a_bad_row_falls_back() -> None:
+    link = {"section": "feature_maps", "layer": "blocks.1", "channel": "3", "row": "2",
+            "col": "5"}  # fmt: skip
+    app = open_link("inside", link)
+    assert not app.warning
+    assert app.selectbox(key="inside_fm_layer_efficientnet_lite0").value.startswith("blocks.1 ")
+    cell = [app.number_input(key=f"inside_cell_{k}").value for k in ("channel", "row", "col")]
+    assert cell == [3, 2, 5]
+    assert "blocks.1: channel 3, row 2, column 5" in [m.label for m in app.metric]
+    assert dict(app.query_params) == link
+    app = open_link("inside", {**link, "row": "999"})
+    assert "cell row 999" in notices(app)
+    assert app.number_input(key="inside_cell_row").value < 999  # the channel's strongest cell
+
+
+def test_a_link_to_a_model_from_another_sessions_file_says_so() -> None:
+    for page in ("inside", "explain"):
+        app = open_link(page, {"model": "file-0123456789ab"})
+        assert "model file cannot travel in a link" in notices(app), page
+        assert app.sidebar.selectbox(key="model").value == "efficientnet_lite0"
+    app = open_link("inside", {"model": "resnet999"})
+    assert "model must be one of" in notices(app)
 
 
 def test_inside_link_to_the_digit_cnns_kernels_and_a_bad_layer() -> None:

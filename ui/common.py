@@ -30,6 +30,7 @@ from core.models import (
     ModelFileError,
     ModelUnavailable,
     Prediction,
+    is_file_model_name,
     list_models,
     load_model,
     model_spec,
@@ -37,7 +38,7 @@ from core.models import (
 )
 from core.pipeline import submit_top_k
 from ui.own_model import OWN_MODEL, own_model, own_model_source, session_models, upload_form
-from ui.state import Bound, Session, keep
+from ui.state import Bound, Session, keep, link_notice
 from ui.work import session_id
 
 
@@ -108,8 +109,15 @@ def model_picker(key: str = "model", sidebar: bool = True) -> ImageModel:
     own = session_models()
     options = [*list_models(), *own, OWN_MODEL]
     pending = st.session_state.pop(f"{key}_pending", None)
+    linked = st.session_state.get(key)
     if pending in options:
         st.session_state[key] = pending
+    elif isinstance(linked, str) and is_file_model_name(linked) and linked not in options:
+        del st.session_state[key]  # only a link names a file model this session lacks
+        link_notice(
+            f"The link's model {linked} was read from a file in another session: a model "
+            f"file cannot travel in a link. Load it here with “{OWN_MODEL}” to see it."
+        )
     elif st.session_state.get(key) not in options and st.session_state.get(LAST_MODEL) in options:
         st.session_state[key] = st.session_state[LAST_MODEL]  # the choice follows the user
 
@@ -312,12 +320,27 @@ def sample_binding(key: str, when: Callable[[Mapping[str, Any]], bool] | None = 
     return Bound(SAMPLE_FIELD, sample, when, get, put, (source,))
 
 
+def _linkable(model: Any) -> bool:
+    """A registered model, or one read from a file (named in the link; only this session
+    has its file, so another session's page says so: :func:`model_picker`)."""
+    return isinstance(model, str) and (model in list_models() or is_file_model_name(model))
+
+
 def model_binding(key: str = "model", when: Callable[[Mapping[str, Any]], bool] | None = None
                   ) -> Bound:  # fmt: skip
     """A page's model in its URL (``model=resnet18``), for ``model_picker(key)``. A
-    model read from a file has no place in a link: it is left out."""
-    return Bound(MODEL_FIELD, key,
-                 lambda s: s.get(key) in list_models() and (when is None or when(s)))  # fmt: skip
+    model read from a file is written by its name (``model=file-0123456789ab``): a
+    reload in this session keeps it; in another session the picker says the file is
+    not there.
+
+    Args:
+        key: The picker's widget key.
+        when: Write it only when this holds for the session (None: always).
+
+    Returns:
+        The binding, for :class:`ui.state.PageState`.
+    """
+    return Bound(MODEL_FIELD, key, lambda s: _linkable(s.get(key)) and (when is None or when(s)))
 
 
 def cached_top_k(

@@ -1,7 +1,8 @@
 """The state of "Inside the network" in its URL: the section, the network and its input
-(a photo model with a sample, or the digit CNN with a held-out digit), and the layer and
-channel the section looks at (read and written by :mod:`core.common.query`; whether the
-network has the layer and the channel is checked by the page)."""
+(a photo model with a sample, or the digit CNN with a held-out digit), the layer and
+channel the section looks at, and on the feature maps the cell it explains (read and
+written by :mod:`core.common.query`; whether the network has the layer, the channel and
+the cell is checked by the page)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ HELD_OUT_DIGITS = 1000  # the digits lab's held-out MNIST digits
 
 
 # ?section=feature_maps&network=imagenet&model=resnet18&sample=espresso.jpg&layer=layer2
+# &channel=7&row=3&col=5
 INSIDE_FIELDS: tuple[QueryField, ...] = (
     choice_field("section", "Layer table", list(SECTIONS), slugs=True),
     choice_field("network", None, NETWORK_CHOICES),
@@ -42,4 +44,6 @@ INSIDE_FIELDS: tuple[QueryField, ...] = (
     int_field("digit", 0, 0, HELD_OUT_DIGITS - 1, "held-out digit number"),
     text_field("layer", None, parse_module_name, str),
     int_field("channel", None, 0, 100_000),
+    int_field("row", None, 0, 100_000, "cell row"),  # the feature maps' explained cell
+    int_field("col", None, 0, 100_000, "cell column"),
 )

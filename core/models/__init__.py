@@ -22,6 +22,7 @@ from core.models.files import (
 )
 from core.models.registry import (
     DEFAULT_MODEL,
+    FILE_MODEL_PREFIX,
     LOAD_COUNTS,
     MODEL_FIELD,
     ImageModel,
@@ -32,6 +33,7 @@ from core.models.registry import (
     classify_batch,
     classify_tensor,
     imagenet_labels,
+    is_file_model_name,
     list_models,
     load_model,
     model_spec,
@@ -56,6 +58,8 @@ __all__ = [
     "source_name",
     "LOAD_COUNTS",
     "MODEL_FIELD",
+    "FILE_MODEL_PREFIX",
+    "is_file_model_name",
     "ImageModel",
     "ModelSpec",
     "ModelUnavailable",

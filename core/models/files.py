@@ -51,7 +51,7 @@ from core.models.engine import (
     first_line,
     probe_batch,
 )
-from core.models.registry import ImageModel, imagenet_labels
+from core.models.registry import FILE_MODEL_PREFIX, ImageModel, imagenet_labels
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def model_name(data_hash: str, labels_hash: str, arch: str | None, settings: Set
         settings: The user's preprocessing.
     """
     text = json.dumps([data_hash, labels_hash, arch, asdict(settings)], sort_keys=True)
-    return "file-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    return FILE_MODEL_PREFIX + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 # ------------------------------------------------------------------------ labels

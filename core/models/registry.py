@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -249,15 +250,33 @@ def list_models() -> list[str]:
     return [DEFAULT_MODEL] + [n for n in _REGISTRY if n != DEFAULT_MODEL]
 
 
+FILE_MODEL_PREFIX = "file-"  # a model read from the user's file: "file-" + 12 hex digits
+_FILE_MODEL_NAME = re.compile(re.escape(FILE_MODEL_PREFIX) + r"[0-9a-f]{12}")
+
+
+def is_file_model_name(name: str) -> bool:
+    """Whether ``name`` is the name of a model read from a file
+    (:func:`core.models.files.model_name`), which only the session that loaded it has.
+
+    Args:
+        name: A model name.
+
+    Returns:
+        True for ``file-`` and 12 hexadecimal digits.
+    """
+    return _FILE_MODEL_NAME.fullmatch(name) is not None
+
+
 def read_model_name(text: str) -> str:
-    """A registered model's name from a link (checked when the link is read, so a model
-    registered later is found).
+    """A model's name from a link: a registered model (checked when the link is read, so
+    a model registered later is found), or the name of a model read from a file (whether
+    this session has that one is for the page to check: a file cannot travel in a link).
 
     Raises:
-        ValueError: not a registered model (the message lists them).
+        ValueError: neither (the message lists the registered models).
     """
     name = text.strip()
-    if name not in _REGISTRY:
+    if name not in _REGISTRY and not is_file_model_name(name):
         known = ", ".join(list_models())
         raise ValueError(f"the model must be one of {known}; got {shown(name)!r}")
     return name

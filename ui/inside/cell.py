@@ -158,10 +158,14 @@ def cell_section(
     """
     channels, height, width = shape
     channel_key, row_key, col_key = _keys(key)
-    if st.session_state.get(f"{key}_scope") != (source.name, layer):
+    scope = st.session_state.get(f"{key}_scope")
+    if scope != (source.name, layer):
         st.session_state[f"{key}_scope"] = (source.name, layer)
-        select_cell(key, default_channel, -1, -1)
+        if scope != (source.name, None):  # None: a link's cell, for the layer shown first
+            select_cell(key, default_channel, -1, -1)
     check_choice(channel_key, range(channels), "channel")
+    check_choice(row_key, range(-1, height), "cell row")  # -1: the strongest cell
+    check_choice(col_key, range(-1, width), "cell column")
     if not 0 <= st.session_state.get(channel_key, -1) < channels:
         st.session_state[channel_key] = default_channel
     channel = int(st.session_state[channel_key])

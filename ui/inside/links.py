@@ -1,5 +1,6 @@
 """The state of "Inside the network" in its URL: the section, the network and its input,
-and the section's layer and channel (the fields: :mod:`core.inside.share`).
+the section's layer and channel, and the feature maps' explained cell (the fields:
+:mod:`core.inside.share`).
 
 The layer and channel live under each section's own widget keys (one per network, and
 a channel per layer), so their bindings find the key from the session.
@@ -54,11 +55,33 @@ def _channel_key(session: Mapping[str, Any]) -> str:
     return f"inside_{'fv' if section == 'Feature visualisation' else 'ex'}_channel_{layer}"
 
 
+def _cell_scope(session: Session) -> None:
+    """The cell section keeps a cell the link set for the link's layer (None: for the
+    layer the page shows first: ui.inside.cell.cell_section)."""
+    session[f"{CELL}_scope"] = (_subject(session), session.get(_layer_key(session)))
+
+
 def _put_channel(session: Session, channel: int) -> None:
     session[_channel_key(session)] = channel
-    if _section(session) == "Feature maps":  # the cell section keeps it for this layer
-        session[f"{CELL}_scope"] = (_subject(session), session.get(_layer_key(session)))
+    if _section(session) == "Feature maps":
+        _cell_scope(session)
         session[f"{CELL}_row"] = session[f"{CELL}_col"] = -1  # its strongest cell
+
+
+def _cell_binding(name: str) -> Bound:
+    """The explained cell's row or column (``row=3&col=5``), on the feature maps; -1
+    (the channel's strongest cell, not found yet) is not written."""
+    key = f"{CELL}_{name}"
+
+    def get(session: Mapping[str, Any]) -> int | None:
+        value = session.get(key)
+        return value if isinstance(value, int) and value >= 0 else None
+
+    def put(session: Session, value: int) -> None:
+        _cell_scope(session)
+        session[key] = value
+
+    return Bound(FIELDS[name], key, lambda s: _section(s) == "Feature maps", get, put)
 
 
 def _put_network(session: Session, network: str) -> None:
@@ -79,4 +102,5 @@ def inside_state() -> PageState:
         layer=Bound(FIELDS["layer"], _layer_key, lambda s: _section(s) in LAYER_KEYS),
         channel=Bound(FIELDS["channel"], _channel_key, lambda s: _section(s) in has_channel,
                       put=_put_channel),
+        row=_cell_binding("row"), col=_cell_binding("col"),
     ))  # fmt: skip
