@@ -40,7 +40,7 @@ import streamlit as st  # noqa: E402 - after the entries above
 from core.common.memory import limit_malloc_arenas  # noqa: E402
 from ui.pages import HOME, PAGES  # noqa: E402
 from ui.present import presenter_mode_from_url, presenter_toggle, presenting  # noqa: E402
-from ui.state import finish, remember_kept  # noqa: E402
+from ui.state import arrive, finish, remember_kept  # noqa: E402
 from ui.widgets import multiselects_show_every_tag  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -62,6 +62,7 @@ for page in PAGES:
         st.Page(page.path, title=page.title, icon=page.icon, default=page is HOME)
     )
 page_to_run = st.navigation(sections)
+arrive(page_to_run.url_path)  # a move keeps no other page's query (ui/state.py)
 presenter_toggle()  # under the page list, on every page
 try:
     page_to_run.run()

@@ -17,13 +17,16 @@ from ui.state import (
     FROM_LINK,
     KEPT,
     KEPT_KEYS,
+    PAGE_SHOWN,
     Bound,
     PageState,
     bind,
+    carried_over,
     from_link,
     keep,
     page_query,
     remember_kept,
+    signature,
     sync,
 )
 
@@ -143,3 +146,14 @@ def test_presenter_mode_is_in_every_pages_url() -> None:
     assert sync(other, session, {})[0] == {"present": "1"}  # after a move: still there
     session[PRESENT] = False
     assert sync(other, session, {"present": "1"})[0] == {}
+
+
+def test_a_query_the_previous_page_left_is_no_link_to_the_next() -> None:
+    """A move to another page that keeps the URL's query (AppTest's switch_page does)
+    must not read the last page's settings as a link to this one."""
+    left = {"sample": "espresso.jpg", "methods": "gradcam"}
+    session: dict[str, Any] = {PAGE_SHOWN: ("explain", signature(left))}
+    assert carried_over("inside", session, left)
+    assert not carried_over("explain", session, left)  # a rerun of the same page
+    assert not carried_over("inside", session, {"sample": "espresso.jpg"})  # a real link
+    assert not carried_over("inside", {}, left)  # the session's first run: a link

@@ -14,7 +14,8 @@ here keeps them:
   :func:`declare`, called before the page's widgets, keeps those keys, applies a link
   that opens the page (bad values keep their defaults, with a notice) and writes the
   page's state into its URL; the router's :func:`finish` writes it again after the run
-  (values the page changed while it ran) and keeps the presenter mode in every URL.
+  (values the page changed while it ran) and keeps the presenter mode in every URL;
+  its :func:`arrive` drops a query string the previous page left behind on a move.
 
 Parsing and validation live in ``core`` (the fields); this module moves values between
 the query string and the session. The functions that do so take the session and the
@@ -37,6 +38,8 @@ KEPT = "state_kept"  # session key -> its last value, for every key kept so far
 KEPT_KEYS = "state_kept_keys"  # every key kept so far, with a value yet or not
 APPLIED = "state_applied"  # page -> the query string its widgets already reflect
 FROM_LINK = "state_from_link"  # the keys the link opened in this run set
+PAGE_SHOWN = "state_page"  # (the page the last run showed, the query it left in the URL)
+URL = "state_url"  # the URL's query as this run last read or wrote it
 Session = MutableMapping[str, Any]
 _current = threading.local()  # the page declared in this script run (for finish)
 
@@ -258,27 +261,77 @@ def declare(state: PageState) -> None:
     link that opened it (notices in the page), write its state into the URL."""
     _current.state = state
     written, notices = sync(state, _session(), st.query_params.to_dict())
-    if written != st.query_params.to_dict():
-        st.query_params.from_dict(written)
+    set_query(written)
     for notice in notices:
         link_notice(notice)
 
 
+def carried_over(page: str, session: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
+    """Whether a run's query string is the one the previous page left (a move to another
+    page that kept the URL's query) rather than a link to this page.
+
+    Args:
+        page: The page this run shows (its URL path).
+        session: The session state.
+        query: The URL's query now.
+
+    Returns:
+        True when the page changed and the query is exactly what the last run left.
+    """
+    shown = session.get(PAGE_SHOWN)
+    return shown is not None and shown[0] != page and shown[1] == signature(query)
+
+
+def set_query(query: dict[str, str]) -> None:
+    """Put ``query`` into the URL (when it differs), and remember it as what this run
+    leaves there (for the next run's :func:`arrive`).
+
+    Args:
+        query: Parameter -> text.
+    """
+    session = _session()
+    if query != session.get(URL):
+        st.query_params.from_dict(query)
+        session[URL] = dict(query)
+    session[PAGE_SHOWN] = (session.get(PAGE_SHOWN, (None, ""))[0], signature(query))
+
+
+def arrive(page: str) -> None:
+    """The router, once it knows the page of this run: a query string the previous page
+    left behind is not a link to this one (the page starts from its kept state); the
+    presenter mode stays.
+
+    Args:
+        page: The page's URL path.
+    """
+    session = _session()
+    query = st.query_params.to_dict()
+    session[URL] = query
+    carried = carried_over(page, session, query)
+    session[PAGE_SHOWN] = (page, signature(query))
+    if carried:
+        set_query({PRESENT: "1"} if session.get(PRESENT) else {})
+
+
 def finish() -> None:
     """The router, after the page ran (also when it stopped early): the URL and the
-    kept values get what the page changed while it ran."""
+    kept values get what the page changed while it ran.
+
+    After a page's ``st.stop()`` nothing here runs (the first use of the session or the
+    URL ends the run): what the page wrote through :func:`declare` or :func:`set_query`
+    before it stopped stays.
+    """
     state: PageState | None = getattr(_current, "state", None)
     _current.state = None
     session = _session()
+    query: dict[str, str] = session.get(URL, {})
     if state is None:  # a page with a URL of its own (Explain), or stopped before declaring
-        if session.get(PRESENT) and PRESENT not in st.query_params:
-            st.query_params[PRESENT] = "1"
-        elif not session.get(PRESENT) and PRESENT in st.query_params:
-            del st.query_params[PRESENT]
-        return
-    keep((key for b in state.bound for key in b.keys(session) if key in session), session)
-    written = page_query(state, session)
-    if written != st.query_params.to_dict():
-        st.query_params.from_dict(written)
-    session.setdefault(APPLIED, {})[state.page] = signature(written)
-    session[PRESENT_SEEN] = written.get(PRESENT)
+        written = {k: v for k, v in query.items() if k != PRESENT}
+        if session.get(PRESENT):
+            written[PRESENT] = "1"
+    else:
+        keep((key for b in state.bound for key in b.keys(session) if key in session), session)
+        written = page_query(state, session)
+        session.setdefault(APPLIED, {})[state.page] = signature(written)
+        session[PRESENT_SEEN] = written.get(PRESENT)
+    set_query(written)

@@ -88,6 +88,30 @@ def test_an_upload_is_shown_again_after_a_trip_to_another_page(page, app_url) ->
     assert "Upload a photo, or switch to a sample" not in main.inner_text()
 
 
+@pytest.mark.browser
+def test_a_teachers_deep_link_restores_the_page_and_a_bad_value_says_so(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    open_page(page, app_url, "/convolution?op=maxpool2d&square=false&k=2x3&s=2&view=step")
+    assert_no_error(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar.get_by_role("radio", name="Max pooling")).to_be_checked()
+    main = page.locator('[data-testid="stMain"]')
+    expect(page.locator(".st-key-anim_frame")).to_be_visible()  # "Step through": a frame slider
+    for key, value in (("anim_k_h", "2"), ("anim_k_w", "3"), ("anim_s_both", "2")):
+        slider = page.locator(f".st-key-{key} [role='slider']")
+        expect(slider).to_have_attribute("aria-valuenow", value)
+    assert "k=2x3" in page.url  # the page keeps its link
+    assert "op=maxpool2d" in page.url
+    open_page(page, app_url, "/convolution?op=conv9d&k=2")
+    assert_no_error(page)
+    warning = main.locator('[data-testid="stAlert"]').first
+    warning.wait_for(timeout=SCRIPT_TIMEOUT_MS)
+    assert "op=conv9d is not allowed" in warning.inner_text()
+    expect(sidebar.get_by_role("radio", name="Convolution", exact=True)).to_be_checked()
+    expect(page.locator(".st-key-anim_k_both [role='slider']")).to_have_attribute(
+        "aria-valuenow", "2"
+    )  # the good value of the same link is applied
+
+
 # page -> the key picture that must be in the first screen: a locator inside stMain.
 KEY_PICTURES = {
     "/explain": '[data-testid="stPlotlyChart"]',  # the first row of tiles

@@ -16,7 +16,7 @@ from core.attribution import METHODS
 from core.reports import ViewState, parse_view, view_query
 from ui.explain.params import param_key
 from ui.present import PRESENT, PRESENT_SEEN, presenting
-from ui.state import APPLIED, keep, link_notice, signature
+from ui.state import APPLIED, keep, link_notice, set_query, signature
 
 PAGE = "explain"  # its entry in ui.state's APPLIED: the query its widgets already reflect
 NOTICES = "explain_url_notices"
@@ -82,7 +82,7 @@ def write_url(state: ViewState, default_layer: str) -> str:
     st.session_state.setdefault(APPLIED, {})[PAGE] = signature(query)
     shown = {**query, PRESENT: "1"} if presenting() else query  # the mode stays on
     st.session_state[PRESENT_SEEN] = shown.get(PRESENT)
-    st.query_params.from_dict(shown)
+    set_query(shown)
     base = (st.context.url or "").split("?", 1)[0]
     return f"{base}?{urlencode(query)}" if query else base
 
