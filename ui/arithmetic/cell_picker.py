@@ -5,7 +5,10 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui.present import presenting
 from ui.state import check_choice
+
+PRESENT_HEIGHT = 330  # px of the grid's figure in presenter mode (title included)
 
 
 def cell_picker(height: int, width: int, key: str, title: str) -> tuple[int, int]:
@@ -39,7 +42,10 @@ def cell_picker(height: int, width: int, key: str, title: str) -> tuple[int, int
     x = right.number_input("Cell column (x)", 0, width - 1, key=x_key, step=1)
     if height * width <= 112 * 112:
         cells = [(r, c) for r in range(height) for c in range(width)]
-        side = max(3, min(28, 420 // max(height, width)))
+        side = min(28, 420 // max(height, width))
+        if presenting():  # a projector: the whole grid above 720 px, beside the picture
+            side = min(side, int((PRESENT_HEIGHT - 104) / (1.15 * height)))
+        side = max(3, side)
         figure = go.Figure(
             [
                 # SVG for small grids (clickable points), WebGL beyond a few thousand
