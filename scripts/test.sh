@@ -14,4 +14,6 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
 
-python -m pytest -q --durations=15 "$@"
+# Two workers (TEST_WORKERS): the browser tests (one app server, one Chromium, mostly
+# waiting for pages) on one, the rest on the other; tests/conftest.py splits the cores.
+python -m pytest -q -n "${TEST_WORKERS:-2}" --dist loadgroup --durations=15 "$@"

@@ -6,7 +6,15 @@ import pytest
 import torch
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
+from core.common.scheduler import available_cpus
 from core.models.engine import CACHE_ENV
+
+# Under pytest-xdist (scripts/test.sh runs two workers) every worker process would start
+# one torch thread per core: two workers x two threads on two cores wait for each other on
+# every small operation. Each worker gets its share of the cores instead (CI's second,
+# numerical pass runs with two threads and torch's portable kernels: .ci/run).
+if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
+    torch.set_num_threads(max(1, available_cpus() // workers))
 
 
 @pytest.fixture
@@ -32,9 +40,9 @@ def private_engine_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 # Modules whose tests compare floats from optimisations, random draws, batched or threaded
 # reductions, or rendered colours with a threshold or a golden value: what a different
 # CPU (other SIMD kernels, another thread count) could change. CI runs them a second time
-# with ATEN_CPU_CAPABILITY=default and one thread (.ci/run), so a margin that only holds
-# on its own machine fails there first (issue 20). Every other test is about logic,
-# pages or exact integer arithmetic.
+# with ATEN_CPU_CAPABILITY=default and two threads (.ci/run; the first run has one thread
+# per worker), so a margin that only holds on its own machine fails there first (issue 20).
+# Every other test is about logic, pages or exact integer arithmetic.
 NUMERICAL_MODULES = {
     "test_attribution_engine", "test_attribution_fast", "test_attribution_guided",
     "test_attribution_lrp", "test_attribution_methods", "test_cell", "test_digits",
@@ -44,10 +52,14 @@ NUMERICAL_MODULES = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests of :data:`NUMERICAL_MODULES` ``numerical``."""
+    """Mark the tests of :data:`NUMERICAL_MODULES` ``numerical``, and keep the browser
+    tests on one pytest-xdist worker (``--dist loadgroup``): they share one app server and
+    one Chromium, started once by that worker while the other runs the rest."""
     for item in items:
         if item.path.stem in NUMERICAL_MODULES:
             item.add_marker(pytest.mark.numerical)
+        if "browser" in item.path.parts:
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ photo afterwards.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.browser.helpers import SCRIPT_TIMEOUT_MS, open_page, upload, wait_for_app
@@ -21,7 +23,11 @@ def test_every_hostile_file_ends_as_promised_and_the_session_survives(page, app_
     main = page.locator('[data-testid="stMain"]')
     outcomes = []
     for case in corpus():
-        upload(page, case.name, case.data)
+        started = time.perf_counter()
+        try:
+            upload(page, case.name, case.data)
+        except Exception as error:  # playwright's TimeoutError: say which file hung
+            raise AssertionError(f"{case.name}: the page did not settle: {error}") from error
         # this file's own ending: its crop shown, or an error box naming it
         shown = main.get_by_text(f"{case.name}, as")
         refused = page.locator('[data-testid="stAlertContentError"]').filter(has_text=case.name)
@@ -37,6 +43,7 @@ def test_every_hostile_file_ends_as_promised_and_the_session_survives(page, app_
         good = tracebacks == 0 and (explained if case.ok else bool(errors))
         good = good and (case.expect in text)
         outcomes.append((case.name, good, errors[:1]))
+        print(f"{case.name}: {time.perf_counter() - started:.1f} s")
     failed = [o for o in outcomes if not o[1]]
     assert not failed, failed
     # a good photo afterwards: the session still works

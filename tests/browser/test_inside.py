@@ -18,30 +18,40 @@ def _choose(page, label: str) -> None:
 
 
 @pytest.mark.browser
-def test_hovering_an_embedded_photo_shows_it(page, app_url):
+def test_hovering_an_embedded_digit_shows_it(page, app_url):
+    """The embedding starts on the 5,000 MNIST digits (a real set, issue 25); hovering a
+    point shows that point's own thumbnail and caption (the box's index is the hovered
+    point's ``customdata``, its text that point's caption)."""
     open_page(page, app_url, "/inside")
     _choose(page, "Embedding")
     assert_no_error(page)
     chart = page.locator(".st-key-inside_emb_chart .js-plotly-plot")
     chart.wait_for()
     box = page.locator('[data-testid="inside-hover-box"]')
-    # hover the points one after the other until plotly reports one (WebGL markers)
+    # every point of every trace: screen position, index (customdata) and caption
     points = page.evaluate(
         """() => {
           const gd = document.querySelector('.st-key-inside_emb_chart .js-plotly-plot');
-          const trace = gd._fullData[0];
           const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
           const r = gd.getBoundingClientRect();
-          return Array.from(trace.x, (x, i) => [r.left + xa._offset + xa.l2p(x),
-                                        r.top + ya._offset + ya.l2p(trace.y[i])]);
+          return gd._fullData.filter(t => t.customdata).flatMap(t => Array.from(t.x, (x, i) =>
+            [r.left + xa._offset + xa.l2p(x), r.top + ya._offset + ya.l2p(t.y[i]),
+             Number(t.customdata[i]), t.text[i]]));
         }"""
     )
-    assert len(points) == 7  # the sample photos
+    assert len(points) == 5000  # the digit CNN's MNIST set, one point per digit
+    captions = {index: text for _, _, index, text in points}
     page.wait_for_timeout(800)  # the component attaches its listener within 300 ms
-    page.mouse.move(*points[2])
+    # the point furthest from the centre has no neighbour on top of it
+    cx = sum(p[0] for p in points) / len(points)
+    cy = sum(p[1] for p in points) / len(points)
+    x, y, index, text = max(points, key=lambda p: (p[0] - cx) ** 2 + (p[1] - cy) ** 2)
+    page.mouse.move(x, y)
     box.wait_for(state="visible", timeout=10_000)
-    assert box.get_attribute("data-index") == "2"
-    assert "Camera on a tripod" in box.inner_text()
+    shown = int(box.get_attribute("data-index") or -1)
+    assert shown in captions
+    assert box.inner_text().strip() == captions[shown]
+    assert shown == index  # the hovered point itself, not a neighbour
 
 
 def _point_position(page, chart_key: str, fragment: str, occurrence: int = 0) -> tuple:

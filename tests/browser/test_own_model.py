@@ -58,7 +58,7 @@ def test_an_uploaded_model_is_explained_and_kept_for_the_session(page, app_url) 
     main.get_by_text(READY).wait_for(timeout=LOAD_TIMEOUT_MS)
     assert_no_error(page)
     assert "About your model" in sidebar.inner_text()  # shown for an uploaded model only
-    captions = main.locator('[data-testid="stImageCaption"]').all_inner_texts()
+    captions = main.locator('[data-testid="stCaptionContainer"]').all_inner_texts()
     assert any(c.startswith("Grad-CAM · ") for c in captions), captions
 
     # Another page that takes a photo model (same session: the sidebar's link) uses it.

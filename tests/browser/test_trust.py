@@ -19,6 +19,19 @@ def test_drawing_a_box_scores_every_map(page, app_url) -> None:  # type: ignore[
     canvas = page.locator("canvas.upper-canvas").first
     canvas.wait_for()
     wait_for_app(page)
+    # Fabric takes mouse events once it has set up and painted the photo on its lower
+    # canvas: on a busy machine a drag made before that is lost (a user sees the photo
+    # appear first, then draws)
+    lower = page.locator("canvas.lower-canvas").first  # in the component's shadow root
+    painted = """c => c.width > 0 &&
+        c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data[3] > 0"""
+    for _ in range(SCRIPT_TIMEOUT_MS // 250):
+        if lower.evaluate(painted):
+            break
+        page.wait_for_timeout(250)
+    else:
+        raise AssertionError("the photo never appeared on the canvas")
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     assert box is not None
     # the cat's head is in the upper middle of the default sample
