@@ -17,6 +17,7 @@ Helpers (in tests/browser/helpers.py; import them from there):
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +45,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SERVER_START_TIMEOUT = 60.0
+DUMPABLE_STREAMLIT = (
+    "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True);"
+    " from streamlit.web.cli import main; sys.argv[0] = 'streamlit'; sys.exit(main())"
+)
 
 
 @dataclass
@@ -71,8 +76,10 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """Start ``streamlit run streamlit_app.py`` on a free localhost port."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
+    # `streamlit run`, with every thread's stack written to the log on SIGUSR1: a test
+    # that times out on a page that never settles shows where the server is (page fixture)
     command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+        sys.executable, "-c", DUMPABLE_STREAMLIT, "run", "streamlit_app.py",
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
@@ -133,11 +140,29 @@ def browser():
         chromium.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Keep each phase's report on the item (the ``page`` fixture reads the call's)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(browser):
-    """A fresh context (no shared session state) and page per test."""
+def page(browser, request: pytest.FixtureRequest):
+    """A fresh context (no shared session state) and page per test. When the test fails
+    and the server is running, its threads' stacks go to its log, and the log's end is
+    printed with the failure (where a page that never settled was waiting)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(SCRIPT_TIMEOUT_MS)
     new_page = context.new_page()
     yield new_page
     context.close()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed and "app_server" in request.fixturenames:
+        server: AppServer = request.getfixturevalue("app_server")
+        if server.process.poll() is None:
+            server.process.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
+            print("---- the server's log, last 20,000 characters ----")
+            print(server.log()[-20_000:])
