@@ -116,6 +116,33 @@ def test_a_cached_result_comes_back_done_and_says_so(make_scheduler):
     assert (again.state, again.from_cache, again.result) == ("done", True, 42)
 
 
+def test_work_that_finishes_between_the_cache_look_and_the_queue_is_not_computed_again(
+    make_scheduler,
+):
+    """Identical work that ends after ``submit`` first looked in the cache, but before it
+    looked among the work in flight, is found in the cache on a second look under the
+    lock (a map was computed twice under one slow thread: issue 20's portable-kernel run)."""
+
+    class FinishesBetweenLooks(LRUCache[object]):
+        """A cache whose first look misses, as if the work ended just after it."""
+
+        looks = 0
+
+        def get(self, key):  # type: ignore[no-untyped-def]
+            self.looks += 1
+            return None if self.looks == 1 else super().get(key)
+
+    scheduler = make_scheduler(workers=1)
+    cache = FinishesBetweenLooks(8)
+    cache.put("k", 42)  # the other session's identical work, already done and cached
+    calls: list[str] = []
+    again = scheduler.submit("ben", "maps", "k", recorder(calls, "again"), 0.1, cache=cache)
+    assert (again.state, again.from_cache, again.result) == ("done", True, 42)
+    assert cache.looks == 2
+    assert calls == []
+    assert scheduler.status()["queued"] == 0
+
+
 def test_results_that_may_change_are_not_cached_and_failures_are_reported(make_scheduler):
     scheduler = make_scheduler(workers=1)
     cache: LRUCache[object] = LRUCache(8)

@@ -259,6 +259,12 @@ class Scheduler:
                 if ticket.state == "queued":
                     ticket._order = min(ticket._order, self._order(session, cost))
                 return ticket
+            # Again under the lock: the identical work may have finished since the first
+            # look (a worker caches its result before it leaves ``_running`` under this
+            # lock), and it would be computed twice (seen under one slow thread).
+            hit = None if cache is None else cache.get(key)
+            if hit is not None:
+                return completed(key, label, hit)
             ticket = Ticket(key, label or str(key), float(cost), _fn=fn)
             ticket._order = self._order(session, cost)
             ticket._subscribers.add((session, scope, context))
