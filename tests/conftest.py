@@ -52,13 +52,15 @@ NUMERICAL_MODULES = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests of :data:`NUMERICAL_MODULES` ``numerical``, and keep the browser
-    tests on one pytest-xdist worker (``--dist loadgroup``): they share one app server and
-    one Chromium, started once by that worker while the other runs the rest."""
+    """Mark the tests of :data:`NUMERICAL_MODULES` ``numerical``, and every test under
+    tests/browser ``browser`` (scripts/test.sh runs them apart from the rest) and in one
+    pytest-xdist group (``--dist loadgroup``: they share one app server and one Chromium,
+    started once by the worker that runs them)."""
     for item in items:
         if item.path.stem in NUMERICAL_MODULES:
             item.add_marker(pytest.mark.numerical)
         if "browser" in item.path.parts:
+            item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.xdist_group("browser"))
 
 
