@@ -54,7 +54,11 @@ from bench.startup import peak_rss_mb, start_server, wait_until_healthy  # noqa:
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
 
 TIMEOUT_MS = 600_000
-TILE = '[data-testid="stImage"] img'  # the photo and every map tile
+# the photo and every map tile (a figure with its colour bar; an image before issue 22)
+TILE = (
+    '[data-testid="stMain"] [data-testid="stPlotlyChart"], '
+    '[data-testid="stMain"] [data-testid="stImage"] img'
+)
 READY = "maps ready."
 
 
@@ -232,7 +236,9 @@ async def alone(url: str, pid: int) -> tuple[float, float, list[str]]:
         await settled(page)
         captions = [
             await caption.inner_text()
-            for caption in await page.locator('[data-testid="stImageCaption"]').all()
+            for caption in await page.locator(
+                '[data-testid="stCaptionContainer"], [data-testid="stImageCaption"]'
+            ).all()
         ]
         await browser.close()
     return opening, moving, [c for c in captions if " · " in c]
