@@ -53,13 +53,14 @@ from bench.memory import Sampler, photo  # noqa: E402
 from bench.startup import peak_rss_mb, start_server, wait_until_healthy  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
 
-TIMEOUT_MS = 600_000
+TIMEOUT_MS = 600_000  # per step (--timeout)
 # the photo and every map tile (a figure with its colour bar; an image before issue 22)
 TILE = (
     '[data-testid="stMain"] [data-testid="stPlotlyChart"], '
     '[data-testid="stMain"] [data-testid="stImage"] img'
 )
 READY = "maps ready."
+SHOTS: Path | None = None  # --shots: a failing session's page is saved there
 
 
 @dataclass
@@ -91,6 +92,45 @@ class HealthProbe(threading.Thread):
             except OSError:
                 self.times.append(float("inf"))
             time.sleep(self.period)
+
+
+class CpuMeter(threading.Thread):
+    """CPU seconds used by the server and by the browsers (every Chromium process, also
+    those that end meanwhile: each process's last reading is kept) from start to stop."""
+
+    def __init__(self, server: int, period: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.server, self.period, self.running = server, period, True
+        self.start_times: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.browsers: set[int] = set()
+
+    def _read(self) -> None:
+        for process in psutil.process_iter(["name"]):
+            pid = process.pid
+            if pid != self.server and "chrom" not in (process.info["name"] or ""):
+                continue
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            self.last[pid] = times.user + times.system
+            self.start_times.setdefault(pid, 0.0 if pid in self.browsers else self.last[pid])
+            if pid != self.server:
+                self.browsers.add(pid)
+
+    def run(self) -> None:
+        self.browsers = {p.pid for p in psutil.process_iter(["name"])
+                         if "chrom" in (p.info["name"] or "")}  # fmt: skip
+        while self.running:
+            self._read()
+            time.sleep(self.period)
+        self._read()
+
+    def seconds(self) -> tuple[float, float]:
+        """(server, browsers) CPU seconds."""
+        used = {pid: self.last[pid] - self.start_times.get(pid, 0.0) for pid in self.last}
+        return used.get(self.server, 0.0), sum(v for p, v in used.items() if p != self.server)
 
 
 async def settled(page) -> None:  # type: ignore[no-untyped-def]
@@ -142,6 +182,8 @@ async def student(  # type: ignore[no-untyped-def]
         )
         await page.get_by_text(f"{name}, as").wait_for(timeout=TIMEOUT_MS)
         while await tiles(page) < 1:
+            if time.perf_counter() - start > TIMEOUT_MS / 1000 or await errors_on(page):
+                raise TimeoutError("no map tile was drawn")
             await asyncio.sleep(0.05)
         result.first_map = time.perf_counter() - start
         await page.get_by_text(READY).first.wait_for(timeout=TIMEOUT_MS)
@@ -150,6 +192,9 @@ async def student(  # type: ignore[no-untyped-def]
         result.errors = await errors_on(page)
     except Exception as err:  # noqa: BLE001 - a session that fails is reported, not fatal
         result.errors.append(f"{type(err).__name__}: {str(err)[:200]}")
+        result.errors += await errors_on(page)
+        if SHOTS is not None:
+            await page.screenshot(path=SHOTS / f"student-{number}.png")
     finally:
         opened.set()
         await context.close()
@@ -257,22 +302,34 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=8)
     parser.add_argument("--spread", type=float, default=4.0, help="uploads within (s)")
     parser.add_argument("--repo", type=Path, default=REPO, help="the checkout to serve")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per step")
+    parser.add_argument("--shots", type=Path, help="save failing sessions' pages here")
+    parser.add_argument("--server-log", type=Path, help="write the server's output here")
     args = parser.parse_args()
+    global TIMEOUT_MS, SHOTS
+    TIMEOUT_MS, SHOTS = int(args.timeout * 1000), args.shots
+    if SHOTS is not None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    server = start_server(port, "--server.fileWatcherType", "none", repo=args.repo)
+    server = start_server(
+        port, "--server.fileWatcherType", "none", repo=args.repo, log=args.server_log
+    )
     sampler = Sampler(server.pid)
     probe = HealthProbe(url)
     try:
         wait_until_healthy(url)
         asyncio.run(warm_up(url))
         rest = psutil.Process(server.pid).memory_info().rss / 2**20
+        meter = CpuMeter(server.pid)
         sampler.start()
         probe.start()
+        meter.start()
         started = time.perf_counter()
         results = asyncio.run(class_run(url, args.students, args.spread))
         wall = time.perf_counter() - started
-        probe.running = sampler.running = False
+        probe.running = sampler.running = meter.running = False
+        meter.join()
         print(f"{args.students} students, uploads within {args.spread:g} s, serving {args.repo}")
         print(f"{'#':>3s} {'open s':>7s} {'first s':>8s} {'panel s':>8s}  errors")
         for r in results:
@@ -286,6 +343,10 @@ def main() -> None:
         health = [t for t in probe.times if t != float("inf")]
         print(f"server /_stcore/health:  {quantiles(health)} ({len(probe.times)} probes, "
               f"{len(probe.times) - len(health)} failed)")  # fmt: skip
+        server_cpu, browser_cpu = meter.seconds()
+        print(f"CPU seconds during the class: server {server_cpu:.0f}, browsers "
+              f"{browser_cpu:.0f}, of {wall * psutil.cpu_count():.0f} on {psutil.cpu_count()} "
+              "CPUs")  # fmt: skip
         print(f"server RSS: {rest:.0f} MB at rest, peak {sampler.peak / 2**20:.0f} MB sampled, "
               f"{peak_rss_mb(server.pid):.0f} MB VmHWM; run took {wall:.0f} s")  # fmt: skip
         opening, moving, captions = asyncio.run(alone(url, server.pid))

@@ -28,14 +28,17 @@ from tests.browser.test_smoke import url_path  # noqa: E402
 from ui.pages import PAGES  # noqa: E402
 
 
-def start_server(port: int, *options: str, repo: Path = REPO) -> subprocess.Popen:
-    """``streamlit run streamlit_app.py`` of ``repo``, headless on ``port``, output
-    discarded; more ``--name value`` options after those."""
+def start_server(
+    port: int, *options: str, repo: Path = REPO, log: Path | None = None
+) -> subprocess.Popen:
+    """``streamlit run streamlit_app.py`` of ``repo``, headless on ``port``, its output
+    discarded or written to ``log``; more ``--name value`` options after those."""
+    out = subprocess.DEVNULL if log is None else log.open("wb")
     return subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
          "--server.headless", "true", "--server.port", str(port),
          "--browser.gatherUsageStats", "false", *options],
-        cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=repo, stdout=out, stderr=subprocess.STDOUT,
     )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from core.pipeline import (
     outcome_of_error,
     submit_maps,
 )
+from core.pipeline.maps import estimate, observe
 
 PANEL = {
     "gradcam": {},
@@ -172,3 +173,18 @@ def test_a_panel_is_the_same_alone_and_under_load(lite0, photo, monkeypatch):
             np.testing.assert_array_equal(results[name][method].heatmap, outcome.heatmap)
     assert len(computed) == len(set(computed)) == 2 * len(PANEL)  # two classes, each once
     assert loaded.peak_running <= 4
+
+
+def test_estimates_learn_a_method_s_real_cost_without_compounding(lite0, monkeypatch):
+    """Many requests of a method are in flight at once in a class: each observation
+    corrects towards cost / uncorrected estimate, so twenty maps that each cost twice the
+    estimate make the estimate twice as large, not 2^20 times."""
+    monkeypatch.setattr("core.pipeline.maps._RATIOS", {})
+    request = map_request(lite0, "abc", 281, "saliency")
+    base = estimate(lite0, request)
+    for _ in range(20):
+        observe(lite0, request, 2 * base)
+    assert estimate(lite0, request) == pytest.approx(2 * base, rel=1e-4)
+    for _ in range(20):
+        observe(lite0, request, base / 2)
+    assert estimate(lite0, request) == pytest.approx(base / 2, rel=1e-4)

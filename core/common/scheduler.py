@@ -30,6 +30,15 @@ runs it:
 Memory is bounded by the pool (at most ``2 x workers`` computations alive), not by the
 number of sessions. Nothing here knows about maps: :mod:`core.pipeline` builds the
 map pipeline on it.
+
+Why one torch thread per worker, also for a student alone on an idle server: two torch
+threads did not make a worker faster. Measured here (a MobileNet-V3's forward and
+backward, batch 2, ten times): 0.35 s on two threads in the main thread, 0.4 s on one,
+but 0.9 s on two in a second thread once the main thread had used two (0.35 s when no
+other thread had). Likely cause: with more OpenMP threads than CPUs, libgomp stops
+spinning and puts its team to sleep between parallel regions, and Streamlit never
+computes in the main thread. Giving a lone worker the idle core (threads set again at
+each progress call) was tried: the default panel took 2.9-3.7 s either way.
 """
 
 from __future__ import annotations
@@ -477,7 +486,7 @@ class Scheduler:
         if not self.preempt or depth != 0 or not interruptible():
             return  # not a worker's own item, already inline, or holding hooks or locks
         self._local.depth = 1
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         try:
             while True:
                 with self._lock:
@@ -491,16 +500,21 @@ class Scheduler:
             spent = time.perf_counter() - start
             ticket._inline += spent
             _INLINE.seconds = inline_seconds() + spent
+            _INLINE.cpu = inline_seconds(cpu=True) + time.thread_time() - start_cpu
 
 
 _INLINE = threading.local()
 
 
-def inline_seconds() -> float:
+def inline_seconds(cpu: bool = False) -> float:
     """Seconds this thread has spent so far running other work inline at progress calls
     (subtract the difference from a run time measured around work that reports progress,
-    so that it counts only its own computing)."""
-    return float(getattr(_INLINE, "seconds", 0.0))
+    so that it counts only its own computing).
+
+    Args:
+        cpu: This thread's CPU seconds (``time.thread_time``) instead of wall seconds.
+    """
+    return float(getattr(_INLINE, "cpu" if cpu else "seconds", 0.0))
 
 
 _DEFAULT: Scheduler | None = None

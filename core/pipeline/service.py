@@ -11,6 +11,7 @@ work (curves, the sanity cascade, feature visualisation...) goes through
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,7 +20,13 @@ from PIL import Image
 
 from core.attribution import METHODS, Attribution, PassTimes
 from core.common.lru import LRUCache
-from core.common.scheduler import Progress, Scheduler, Ticket, default_scheduler
+from core.common.scheduler import (
+    Progress,
+    Scheduler,
+    Ticket,
+    default_scheduler,
+    inline_seconds,
+)
 from core.models import ImageModel, Prediction
 from core.models.registry import classify_tensor
 from core.pipeline.maps import (
@@ -63,11 +70,22 @@ class MapJob:
 
 
 def _timed_map(
-    model: ImageModel, crop: Image.Image, request: MapRequest, estimated: float, progress: Progress
+    model: ImageModel, crop: Image.Image, request: MapRequest, progress: Progress
 ) -> MapOutcome:
+    """Compute a map on a worker and correct later estimates by its cost.
+
+    The cost is this thread's CPU time, not the wall time: under a class's load a map's
+    wall time also counts the time its worker waited for a CPU (0.07 s of Grad-CAM++
+    took seconds), or for work another worker was computing for the same photo, and
+    estimates learnt from it put cheap maps behind expensive ones (issue 21). A worker
+    has one torch thread; the threads of an ONNX Runtime pool, when it has one, are not
+    counted.
+    """
+    cpu, inline = time.thread_time(), inline_seconds(cpu=True)
     outcome = compute_map(model, crop, request, progress)
     if isinstance(outcome, Attribution):
-        observe(model, request, estimated, outcome.seconds)
+        own = time.thread_time() - cpu - (inline_seconds(cpu=True) - inline)
+        observe(model, request, own)
     return outcome
 
 
@@ -114,9 +132,7 @@ def submit_maps(
     jobs = []
     for request in requests:
         seconds = estimate(model, request, times)
-        work: Callable[[Progress], MapOutcome] = functools.partial(
-            _timed_map, model, crop, request, seconds
-        )
+        work: Callable[[Progress], MapOutcome] = functools.partial(_timed_map, model, crop, request)
         ticket = scheduler.submit(
             session, MAPS, request.key, work, seconds,
             f"{METHODS[request.method].title} ({model.title})", map_cache(), cacheable, context,
