@@ -163,6 +163,7 @@ async def student(  # type: ignore[no-untyped-def]
 ) -> Student:
     result = Student(number)
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)  # clicks too: 24 pages make a click wait
     page = await context.new_page()
     try:
         start = time.perf_counter()
@@ -183,7 +184,7 @@ async def student(  # type: ignore[no-untyped-def]
         await page.get_by_text(f"{name}, as").wait_for(timeout=TIMEOUT_MS)
         while await tiles(page) < 1:
             if time.perf_counter() - start > TIMEOUT_MS / 1000 or await errors_on(page):
-                raise TimeoutError("no map tile was drawn")
+                raise TimeoutError("no map tile was drawn (or an error box came)")
             await asyncio.sleep(0.05)
         result.first_map = time.perf_counter() - start
         await page.get_by_text(READY).first.wait_for(timeout=TIMEOUT_MS)

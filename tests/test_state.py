@@ -22,6 +22,7 @@ from ui.state import (
     PageState,
     bind,
     carried_over,
+    current,
     from_link,
     keep,
     page_query,
@@ -157,3 +158,12 @@ def test_a_query_the_previous_page_left_is_no_link_to_the_next() -> None:
     assert not carried_over("explain", session, left)  # a rerun of the same page
     assert not carried_over("inside", session, {"sample": "espresso.jpg"})  # a real link
     assert not carried_over("inside", {}, left)  # the session's first run: a link
+
+
+def test_a_widget_declares_its_current_value_as_its_default() -> None:
+    """What a browser that lost a widget's value falls back to (see ui.state.current)."""
+    session: dict[str, Any] = {"methods": ["gradcam"]}
+    assert current("methods", ["saliency", "lime"], session) == ["gradcam"]
+    assert current("opacity", 0.55, session) == 0.55
+    session["source"] = None  # a segmented control the user cleared stays cleared
+    assert current("source", "Sample", session) is None

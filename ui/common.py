@@ -38,7 +38,7 @@ from core.models import (
 )
 from core.pipeline import submit_top_k
 from ui.own_model import OWN_MODEL, own_model, own_model_source, session_models, upload_form
-from ui.state import Bound, Session, keep, link_notice
+from ui.state import Bound, Session, current, keep, link_notice
 from ui.work import session_id
 
 
@@ -263,8 +263,9 @@ def image_picker(
     previous = last_image() if follow else None
     options = ([LAST_USED] if follow else []) + ["Sample", "Upload"]
     source = where.segmented_control(
-        "Image", options, default=LAST_USED if previous else "Sample", key=f"{key}_source"
-    )
+        "Image", options, default=current(f"{key}_source", LAST_USED if previous else "Sample"),
+        key=f"{key}_source",
+    )  # fmt: skip
     if source == LAST_USED:
         if previous is not None:
             where.caption(f"**{previous[0].label}**: the image you last picked.")

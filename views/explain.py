@@ -27,7 +27,7 @@ from ui.explain.share import pending_class, restore_from_url, share_box, show_no
 from ui.explain.tiles import Photo, draw_tile, shared_tile_scales
 from ui.explain.trust import trust_section
 from ui.present import intro, presenting
-from ui.state import keep
+from ui.state import current, keep
 from ui.work import describe, enter, provenance, session_id, wait_for
 
 COLUMNS = 3
@@ -48,7 +48,7 @@ st.sidebar.subheader("Methods")
 chosen = st.sidebar.multiselect(
     "Methods",
     list(METHODS),
-    default=None if "explain_methods" in st.session_state else list(DEFAULT_METHODS),
+    default=current("explain_methods", list(DEFAULT_METHODS)),
     format_func=lambda name: METHODS[name].title,
     key="explain_methods",
     label_visibility="collapsed",
@@ -64,7 +64,9 @@ for name in chosen:
         params[name] = {}
 
 st.sidebar.subheader("Display")
-opacity = st.sidebar.slider("Heatmap opacity", 0.0, 1.0, 0.55, 0.05, key="explain_opacity")
+opacity = st.sidebar.slider(
+    "Heatmap opacity", 0.0, 1.0, current("explain_opacity", 0.55), 0.05, key="explain_opacity"
+)
 cmap = st.sidebar.selectbox(
     "Colour map (unsigned maps)",
     SEQUENTIAL_MAPS,
@@ -76,7 +78,7 @@ top_percent = st.sidebar.slider(
     "Show only the top x% of pixels",
     1,
     100,
-    100,
+    current("explain_top", 100),
     key="explain_top",
     help="Hide everything but the most important pixels (100 = show all).",
 )
