@@ -77,6 +77,16 @@ def test_digits_playground_and_inside_settings_follow_the_user() -> None:
     assert app.session_state["pg_trainer"].spec.hidden == (16, 4)
     visit(app, "inside")
     assert app.session_state["inside_section"] == "Kernels"
+    # What a browser that lost a value under load falls back to is the value (issue 21)
+    assert declared(app.segmented_control(key="inside_section")) == ["Kernels"]
+    visit(app, "digits")
+    assert declared(app.segmented_control(key="digits_source")) == ["MNIST digit"]
+    assert declared(app.segmented_control(key="digits_panel")) == ["Seven segments"]
+
+
+def declared(widget) -> list[str]:  # type: ignore[no-untyped-def]
+    """The options a choice widget declares as its default (its proto's indices)."""
+    return [widget.options[i] for i in widget.proto.default]
 
 
 def test_presenter_mode_follows_the_user_and_leaves_when_switched_off() -> None:

@@ -21,7 +21,7 @@ from ui.common import cached_model, cached_top_k, image_picker, model_title, sam
 from ui.explain.tiles import Photo, draw_tile, shared_tile_scales
 from ui.own_model import session_models
 from ui.present import intro, presenting
-from ui.state import Bound, PageState, bind, check_choice, declare
+from ui.state import Bound, PageState, bind, check_choice, current, declare
 from ui.work import describe, enter, provenance, session_id, wait_for
 
 st.title("Compare models")
@@ -41,13 +41,15 @@ missing = [name for name in list_models() if not weights_available(name)]
 check_choice("compare_models", available, "model(s)", True, "weights not on this machine")
 with st.sidebar:
     names = st.multiselect(
-        "Models", available, default=available[:3], key="compare_models",
+        "Models", available, default=current("compare_models", available[:3]),
+        key="compare_models",
         format_func=model_title,
         help="Models whose weights are on this machine (the three embedded ones always), "
         "and the models you loaded with the model picker's “Your own model…”.",
     )  # fmt: skip
     methods = st.multiselect(
-        "Methods", list(METHODS), default=list(COMPARE_METHODS), key="compare_methods",
+        "Methods", list(METHODS), default=current("compare_methods", list(COMPARE_METHODS)),
+        key="compare_methods",
         format_func=lambda n: METHODS[n].title, help="Each with its default settings.",
     )  # fmt: skip
     same_scale = st.toggle(

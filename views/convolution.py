@@ -20,7 +20,7 @@ from core.arithmetic import (
 from core.common.query import QueryField
 from ui.arithmetic import cached_frame_png, cached_gif, layer_key
 from ui.present import intro, presenting
-from ui.state import Bound, PageState, Session, bind, check_choice, declare
+from ui.state import Bound, PageState, Session, bind, check_choice, current, declare
 
 st.title("Convolution animation")
 intro(
@@ -141,7 +141,9 @@ with view:
     if presenting():  # a projector: as wide as its column, at most 540 px high
         width, height = Image.open(io.BytesIO(gif)).size
         picture_width = max(width, min(760, width * 540 // height))
-    mode = st.segmented_control("View", ["Play", "Step through"], default="Play", key="anim_mode")
+    mode = st.segmented_control(
+        "View", ["Play", "Step through"], default=current("anim_mode", "Play"), key="anim_mode"
+    )
     if mode == "Step through":
         check_choice("anim_frame", range(1, plan.n_frames + 1), "frame")
         if plan.n_frames > 1:

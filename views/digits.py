@@ -23,7 +23,7 @@ from ui.digits.panels import (
 )
 from ui.digits.picker import held_out_picker
 from ui.present import intro, presenting
-from ui.state import Bound, PageState, bind, declare
+from ui.state import Bound, PageState, bind, current, declare
 
 NEEDS_A_DIGIT = {"Activations", "Heatmaps", "Adversarial"}
 FIELDS = {f.name: f for f in DIGITS_FIELDS}
@@ -46,7 +46,11 @@ CANVAS_SIZE = 360 if presenting() else 280  # a projector: a larger canvas
 draw_column, result_column = st.columns([1, 1])
 with draw_column:
     source = st.segmented_control(
-        "Digit", ["Draw", "MNIST digit"], default="Draw", required=True, key="digits_source"
+        "Digit",
+        ["Draw", "MNIST digit"],
+        default=current("digits_source", "Draw"),
+        required=True,
+        key="digits_source",
     )
     image: np.ndarray | None = None
     if source == "MNIST digit":
@@ -96,7 +100,8 @@ with result_column:
                    "by centre of mass in 28 x 28")  # fmt: skip
 
 st.divider()
-panel = st.segmented_control("Look inside", list(PANELS), default="Activations",
+panel = st.segmented_control("Look inside", list(PANELS),
+                             default=current("digits_panel", "Activations"),
                              required=True, key="digits_panel")  # fmt: skip
 if panel is None:
     panel = "Activations"

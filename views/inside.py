@@ -19,12 +19,13 @@ from ui.inside import (
 )
 from ui.inside.links import inside_state
 from ui.present import intro
-from ui.state import declare
+from ui.state import current, declare
 
 st.title("Inside the network")
 declare(inside_state())  # ?section=feature_maps&model=resnet18&layer=layer2&channel=7
 section = st.segmented_control(
-    "Look at", list(SECTIONS), default="Layer table", required=True, key="inside_section"
+    "Look at", list(SECTIONS), default=current("inside_section", "Layer table"), required=True,
+    key="inside_section",
 ) or "Layer table"  # fmt: skip
 subject = pick_subject(section)  # dataset examples and the embedding start on 5,000 digits
 if (no_layers := gradients_unavailable(subject.net)) is not None:  # ONNX Runtime only

@@ -30,7 +30,7 @@ from ui.arithmetic import (
 )
 from ui.common import image_picker, model_binding, model_picker, sample_binding
 from ui.present import intro, presenting
-from ui.state import Bound, PageState, bind, check_choice, declare
+from ui.state import Bound, PageState, bind, check_choice, current, declare
 from ui.widgets import labelled_selectbox
 
 st.title("Receptive field")
@@ -67,8 +67,8 @@ declare(PageState("receptive_field", bind(
     x=Bound(FIELDS["x"], lambda s: "rf_model_x" if real(s) else "rf_stack_x"),
 )))  # fmt: skip
 mode = st.segmented_control(
-    "Network", ["Calculator's stack", "Real network"], default="Calculator's stack",
-    key="rf_mode",
+    "Network", ["Calculator's stack", "Real network"],
+    default=current("rf_mode", "Calculator's stack"), key="rf_mode",
 )  # fmt: skip
 
 
