@@ -96,32 +96,31 @@ class HealthProbe(threading.Thread):
 
 class CpuMeter(threading.Thread):
     """CPU seconds used by the server and by the browsers (every Chromium process, also
-    those that end meanwhile: each process's last reading is kept) from start to stop."""
+    those that end meanwhile: each process's last reading is kept) from start to stop.
+    Processes that exist at the start count from their first reading; those started
+    later from zero."""
 
     def __init__(self, server: int, period: float = 0.25) -> None:
         super().__init__(daemon=True)
         self.server, self.period, self.running = server, period, True
-        self.start_times: dict[int, float] = {}
+        self.first: dict[int, float] = {}
         self.last: dict[int, float] = {}
-        self.browsers: set[int] = set()
+        self.existing = {server, *self._browsers()}
+
+    @staticmethod
+    def _browsers() -> set[int]:
+        return {p.pid for p in psutil.process_iter(["name"]) if "chrom" in (p.info["name"] or "")}
 
     def _read(self) -> None:
-        for process in psutil.process_iter(["name"]):
-            pid = process.pid
-            if pid != self.server and "chrom" not in (process.info["name"] or ""):
-                continue
+        for pid in {self.server, *self._browsers()}:
             try:
-                times = process.cpu_times()
+                times = psutil.Process(pid).cpu_times()
             except psutil.Error:
                 continue
             self.last[pid] = times.user + times.system
-            self.start_times.setdefault(pid, 0.0 if pid in self.browsers else self.last[pid])
-            if pid != self.server:
-                self.browsers.add(pid)
+            self.first.setdefault(pid, self.last[pid] if pid in self.existing else 0.0)
 
     def run(self) -> None:
-        self.browsers = {p.pid for p in psutil.process_iter(["name"])
-                         if "chrom" in (p.info["name"] or "")}  # fmt: skip
         while self.running:
             self._read()
             time.sleep(self.period)
@@ -129,7 +128,7 @@ class CpuMeter(threading.Thread):
 
     def seconds(self) -> tuple[float, float]:
         """(server, browsers) CPU seconds."""
-        used = {pid: self.last[pid] - self.start_times.get(pid, 0.0) for pid in self.last}
+        used = {pid: self.last[pid] - self.first[pid] for pid in self.last}
         return used.get(self.server, 0.0), sum(v for p, v in used.items() if p != self.server)
 
 

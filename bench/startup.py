@@ -34,12 +34,16 @@ def start_server(
     """``streamlit run streamlit_app.py`` of ``repo``, headless on ``port``, its output
     discarded or written to ``log``; more ``--name value`` options after those."""
     out = subprocess.DEVNULL if log is None else log.open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-         "--server.headless", "true", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", *options],
-        cwd=repo, stdout=out, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+             "--server.headless", "true", "--server.port", str(port),
+             "--browser.gatherUsageStats", "false", *options],
+            cwd=repo, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    finally:
+        if log is not None:
+            out.close()  # the server has its own copy
 
 
 def wait_until_healthy(url: str) -> None:
