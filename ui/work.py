@@ -89,20 +89,32 @@ def wait_for(
     on_change: Callable[[Ticket[Any]], None],
     scheduler: Scheduler | None = None,
 ) -> None:
-    """Block this script run until every ticket has ended, redrawing what changed.
+    """Draw every ticket, then block this script run until every ticket has ended,
+    redrawing what changed.
 
     Args:
         tickets: The work the page shows.
-        on_change: Called with a ticket whenever its state or progress changed (and
-            every :data:`PLACE_EVERY` seconds for queued ones, whose place moves).
+        on_change: Called with every ticket once at the start, then with a ticket
+            whenever its state or progress changed (and every :data:`PLACE_EVERY`
+            seconds for queued ones, whose place moves).
         scheduler: Default: the process's.
     """
     scheduler = scheduler or default_scheduler()
     session = session_id()
-    seen = {id(t): (t.state, round(t.progress, 2)) for t in tickets}
+    # Each state is read just before its first drawing: work that ends while the page
+    # draws (cheap maps end in milliseconds, on other threads) is drawn again. Read after
+    # it, a tile drawn "queued" stayed queued once its map was done. (A ticket that ends
+    # between the reading and the drawing is drawn twice in its final state: pages draw
+    # an ended ticket once per run.)
+    seen: dict[int, tuple[str, float]] = {}
+    for ticket in tickets:
+        seen[id(ticket)] = (ticket.state, round(ticket.progress, 2))
+        on_change(ticket)
     last_places = time.monotonic()
-    while any(t.pending for t in tickets):
-        scheduler.wait(session, tickets, POLL_SECONDS)
+    while True:
+        # Whether anything is left is read before the changes are: work that ends while
+        # they are drawn is drawn once more on the next turn, not left behind.
+        pending = any(t.pending for t in tickets)
         refresh_places = time.monotonic() - last_places >= PLACE_EVERY
         if refresh_places:
             last_places = time.monotonic()
@@ -111,6 +123,9 @@ def wait_for(
             if now != seen[id(ticket)] or (refresh_places and ticket.state == "queued"):
                 seen[id(ticket)] = now
                 on_change(ticket)
+        if not pending:
+            return
+        scheduler.wait(session, tickets, POLL_SECONDS)
 
 
 def run_work(
@@ -139,7 +154,7 @@ def run_work(
     """
     ticket = submit_work(session_id(), scope, key, work, cost, label, cache, current_context())
     if ticket.pending:
-        bar = st.progress(0.0, text=f"{label}: {describe(ticket, cost)}")
+        bar = st.progress(0.0, text=label)
 
         def redraw(changed: Ticket[Any]) -> None:
             bar.progress(changed.progress, text=f"{label}: {describe(changed, cost)}")

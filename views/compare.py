@@ -105,6 +105,7 @@ for column, method in zip(header[1:], methods, strict=True):
 jobs: list[MapJob] = []
 slots: dict[int, tuple[Any, Photo]] = {}  # ticket -> its cell, the photo as the model sees it
 drawn: dict[str, ColourScale] = {}  # request key -> the colour scale its tile was drawn with
+ended: set[str] = set()  # request keys whose final state is drawn
 for name, model in models.items():
     predictions = cached_top_k(name, picked.key, picked.image, 5)
     row_target = predictions[0].index if target is None else target
@@ -137,6 +138,10 @@ def draw(job: MapJob) -> None:
     """One cell in its current state."""
     slot, _ = slots[id(job.ticket)]
     title, outcome = METHODS[job.request.method].title, job.outcome
+    if outcome is not None:  # its final state: drawn once a run (see ui.work.wait_for)
+        if job.request.key in ended:
+            return
+        ended.add(job.request.key)
     if isinstance(outcome, Attribution):
         show(job, outcome)
         return
@@ -151,8 +156,6 @@ def draw(job: MapJob) -> None:
                 st.progress(job.ticket.progress)
 
 
-for job in jobs:
-    draw(job)
 by_ticket = {id(job.ticket): job for job in jobs}
 wait_for([job.ticket for job in jobs], lambda ticket: draw(by_ticket[id(ticket)]))
 if same_scale:  # each tile on its own scale as it came, then on its unit's shared scale

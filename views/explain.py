@@ -180,6 +180,10 @@ def draw(job: MapJob) -> None:
     name, ticket = job.request.method, job.ticket
     title = METHODS[name].title
     outcome = job.outcome
+    if outcome is not None:  # its final state: drawn once a run (see ui.work.wait_for)
+        if job.request.key in ended:
+            return
+        ended.add(job.request.key)
     if isinstance(outcome, Attribution):
         show_tile(job, outcome, shared_scale(job))
         return
@@ -203,6 +207,7 @@ def draw(job: MapJob) -> None:
 grid_area.subheader(f"Why “{model.labels[target]}”?")
 slots: dict[str, Any] = {}
 scales: dict[str, Any] = {}  # request key -> the colour scale its tile was drawn with
+ended: set[str] = set()  # request keys whose final state is drawn
 for row in range(0, len(jobs), COLUMNS):
     columns = grid_area.columns(COLUMNS)
     for column, job in zip(columns, jobs[row : row + COLUMNS], strict=False):
@@ -213,8 +218,6 @@ st.sidebar.caption(
     f"{sum(job.estimate for job in to_run):.1f} s of computing left "
     f"({default_scheduler().status()['queued']} maps queued on this server)."
 )
-for job in jobs:
-    draw(job)
 by_ticket = {id(job.ticket): job for job in jobs}
 wait_for([job.ticket for job in jobs], lambda ticket: draw(by_ticket[id(ticket)]))
 if same_scale:  # maps that came later may widen a shared scale: redraw those tiles
