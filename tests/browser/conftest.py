@@ -150,15 +150,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 @pytest.fixture
 def page(browser, request: pytest.FixtureRequest):
-    """A fresh context (no shared session state) and page per test. When the test fails
-    and the server is running, its threads' stacks go to its log, and the log's end is
-    printed with the failure (where a page that never settled was waiting)."""
+    """A fresh context (no shared session state) and page per test. When the test fails,
+    what the browser saw is printed (the app's connection and script states, the
+    console's last lines) and a screenshot saved; and when the server is running, its
+    threads' stacks go to its log, and the log's end is printed with the failure (where
+    a page that never settled was waiting)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(SCRIPT_TIMEOUT_MS)
     new_page = context.new_page()
+    console: list[str] = []
+    new_page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     yield new_page
-    context.close()
     report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        _print_browser_side(new_page, console, request.node.name)
+    context.close()
     if report is not None and report.failed and "app_server" in request.fixturenames:
         server: AppServer = request.getfixturevalue("app_server")
         if server.process.poll() is None:
@@ -166,3 +172,17 @@ def page(browser, request: pytest.FixtureRequest):
             time.sleep(1.0)
             print("---- the server's log, last 20,000 characters ----")
             print(server.log()[-20_000:])
+
+
+def _print_browser_side(page, console: list[str], test_name: str) -> None:  # type: ignore[no-untyped-def]
+    """What a failed test's browser saw: the app's states, the console, a screenshot."""
+    try:
+        app = page.locator('[data-testid="stApp"]')
+        states = {name: app.get_attribute(f"data-test-{name}", timeout=2_000)
+                  for name in ("connection-state", "script-state")}  # fmt: skip
+        shot = Path(os.environ.get("TMPDIR", "/tmp")) / f"failed-{test_name[:80]}.png"
+        page.screenshot(path=str(shot), full_page=True, timeout=10_000)
+        print(f"---- the browser: app {states}, screenshot {shot} ----")
+    except Exception as error:  # a closed or crashed page: say so, keep the test's failure
+        print(f"---- the browser could not be read: {error} ----")
+    print("\n".join(console[-40:]) or "(nothing on the console)")
