@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from core.attribution import METHODS, Method
@@ -39,6 +41,7 @@ from core.attribution.display import (
     heatmap_image,
     hover_grid,
     overlay,
+    paint,
     render,
     shared_scales,
     top_mask,
@@ -210,6 +213,39 @@ def test_a_single_pixel_speckle_keeps_its_colour_when_enlarged() -> None:
     picture = np.asarray(overlay(Image.new("RGB", (16, 16)), values, False, "gray", 1.0))
     assert (picture[4:8, 8:12] == 255).all()  # a hard-edged 4 x 4 block, not a blur
     assert (picture[:4] == 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(1, 40), columns=st.integers(1, 40),
+    width=st.integers(1, 120), height=st.integers(1, 120),
+    signed=st.booleans(), masked=st.booleans(), seed=st.integers(0, 2**16),
+)  # fmt: skip
+def test_an_overlay_is_the_enlarged_map_painted_pixel_by_pixel(
+    rows: int, columns: int, width: int, height: int, signed: bool, masked: bool, seed: int
+) -> None:
+    """The overlay paints at the map's resolution and enlarges the paint (fast): the
+    same pixels as painting the map enlarged by PIL's nearest-neighbour resize."""
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(-1 if signed else 0, 1, (rows, columns)).astype(np.float32)
+    mask = rng.random((rows, columns)) < 0.5 if masked else None
+    photo = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+    got = np.asarray(overlay(photo, values, signed, None, 0.7, mask))
+
+    def enlarged(array: np.ndarray) -> np.ndarray:
+        image = Image.fromarray(array.astype(np.float32), mode="F")
+        return np.asarray(image.resize((width, height), Image.Resampling.NEAREST))
+
+    big = enlarged(values)
+    base = grey_context(photo) if signed else np.asarray(photo, dtype=np.float32)
+    colours, alpha = paint(big, signed, default_cmap(signed), 0.7)
+    alpha = alpha[..., None]
+    if mask is not None:
+        inside = enlarged(mask)[..., None] >= 0.5
+        alpha = np.where(inside, alpha, 0.0)
+        base = np.where(inside, base, base * 0.35)
+    expected = np.clip((base * (1 - alpha) + colours * alpha).round(), 0, 255).astype(np.uint8)
+    assert np.array_equal(got, expected)
 
 
 def test_signed_colour_bar_is_the_grey_photo_at_zero() -> None:
