@@ -106,6 +106,7 @@ def map_figure(
     opacity: float,
     height: int = FIGURE_HEIGHT,
     cells: int | None = None,
+    validate: bool = False,
 ) -> go.Figure:
     """A tile's figure: the rendered picture, its colour bar and a value read-out.
 
@@ -117,28 +118,10 @@ def map_figure(
         height: Figure height in pixels.
         cells: Read-out cells along the longer side; default
             :data:`core.attribution.display.HOVER_CELLS` (a 28 x 28 digit: pass 28).
+        validate: Let Plotly check every property (slow; the tests do).
 
     Returns:
         The figure: axes in map pixels (y down), no zoom, no mode bar needed.
-    """
-    return go.Figure(map_figure_spec(picture, heatmap, scale, opacity, height, cells),
-                     _validate=False)  # fmt: skip
-
-
-def map_figure_spec(
-    picture: Image.Image,
-    heatmap: np.ndarray,
-    scale: ColourScale,
-    opacity: float,
-    height: int = FIGURE_HEIGHT,
-    cells: int | None = None,
-) -> dict[str, Any]:
-    """:func:`map_figure` as Plotly's plain figure dict (arguments as there).
-
-    The figure is made from it without Plotly's validation (``_validate=False``): every
-    display change rebuilds every tile's figure, and validating one took ~8 ms of its
-    ~10 (issue 21: a slider move <= 0.2 s of server CPU). The test suite builds it with
-    validation too and checks that both are the same figure.
     """
     grid, cell = hover_grid(heatmap) if cells is None else hover_grid(heatmap, cells)
     tick_values, tick_texts = scale.ticks(5)
@@ -178,7 +161,10 @@ def map_figure_spec(
         "plot_bgcolor": "rgba(0,0,0,0)",
         "paper_bgcolor": "rgba(0,0,0,0)",
     }  # fmt: skip
-    return {"data": [values], "layout": layout}
+    # Without Plotly's validation: every display change rebuilds every tile's figure,
+    # and validating one took ~8 ms of its ~10 (issue 21: a slider move <= 0.2 s of
+    # server CPU). The suite checks that the validated figure is the same.
+    return go.Figure({"data": [values], "layout": layout}, _validate=validate)
 
 
 def tile_picture(
