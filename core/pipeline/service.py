@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from PIL import Image
 
 from core.attribution import METHODS, Attribution, PassTimes
+from core.attribution.runner import reused_seconds
 from core.common.lru import LRUCache
 from core.common.scheduler import (
     Progress,
@@ -79,13 +80,15 @@ def _timed_map(
     took seconds), or for work another worker was computing for the same photo, and
     estimates learnt from it put cheap maps behind expensive ones (issue 21). A worker
     has one torch thread; the threads of an ONNX Runtime pool, when it has one, are not
-    counted.
+    counted. Shared work it took from another map (Grad-CAM's gradient pass, done for
+    Grad-CAM++ of the same photo) is counted at what it cost there: estimates are of a
+    method alone.
     """
-    cpu, inline = time.thread_time(), inline_seconds(cpu=True)
+    cpu, inline, reused = time.thread_time(), inline_seconds(cpu=True), reused_seconds()
     outcome = compute_map(model, crop, request, progress)
     if isinstance(outcome, Attribution):
         own = time.thread_time() - cpu - (inline_seconds(cpu=True) - inline)
-        observe(model, request, own)
+        observe(model, request, own + reused_seconds() - reused)
     return outcome
 
 
