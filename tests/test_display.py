@@ -225,7 +225,8 @@ def test_an_overlay_is_the_enlarged_map_painted_pixel_by_pixel(
     rows: int, columns: int, width: int, height: int, signed: bool, masked: bool, seed: int
 ) -> None:
     """The overlay paints at the map's resolution and enlarges the paint (fast): the
-    same pixels as painting the map enlarged by PIL's nearest-neighbour resize."""
+    pixels of painting the map enlarged by PIL's nearest-neighbour resize (in float64),
+    to one level of rounding."""
     rng = np.random.default_rng(seed)
     values = rng.uniform(-1 if signed else 0, 1, (rows, columns)).astype(np.float32)
     mask = rng.random((rows, columns)) < 0.5 if masked else None
@@ -245,7 +246,10 @@ def test_an_overlay_is_the_enlarged_map_painted_pixel_by_pixel(
         alpha = np.where(inside, alpha, 0.0)
         base = np.where(inside, base, base * 0.35)
     expected = np.clip((base * (1 - alpha) + colours * alpha).round(), 0, 255).astype(np.uint8)
-    assert np.array_equal(got, expected)
+    # float32 arithmetic rounds a value at .5 either way: one level, in a few pixels
+    difference = np.abs(got.astype(int) - expected)
+    assert difference.max() <= 1
+    assert (difference > 0).mean() <= 0.01
 
 
 def test_signed_colour_bar_is_the_grey_photo_at_zero() -> None:
