@@ -196,6 +196,16 @@ def test_widgets_declare_their_current_values_so_a_browser_that_loses_them_loses
     assert [list(METHODS)[i] for i in methods.proto.default] == ["gradcam", "saliency"]
     assert list(app.slider(key="explain_opacity").proto.default) == [0.8]
     assert list(app.slider(key="explain_top").proto.default) == [40]
+    # The photo and the methods' parameters too: a lost sample showed the cat again, and
+    # a lost "Steps" slider its minimum, 4 (the honest-tiles browser test, once in 13).
+    app.selectbox(key="explain_image_sample").set_value("rocket.jpg").run()
+    ig = ["gradcam", "integrated_gradients"]
+    app.multiselect(key="explain_methods").set_value(ig).run()
+    app.slider(key="explain_integrated_gradients_steps_").set_value(6).run()
+    assert not app.exception, [e.value for e in app.exception]
+    sample = app.selectbox(key="explain_image_sample")
+    assert sample.options[sample.proto.default] == "Rocket launch"
+    assert list(app.slider(key="explain_integrated_gradients_steps_").proto.default) == [6]
 
 
 @pytest.mark.parametrize(("method", "cells"), [("integrated_gradients", None), ("gradcam", 28)])

@@ -289,9 +289,12 @@ def image_picker(
             return before
         data, label = upload.getvalue(), upload.name
     else:
+        samples = list(SAMPLES)
+        chosen = current(f"{key}_sample", samples[0])
         name: str = where.selectbox(
-            "Sample photo", list(SAMPLES), format_func=SAMPLES.__getitem__, key=f"{key}_sample"
-        ) or next(iter(SAMPLES))
+            "Sample photo", samples, index=samples.index(chosen) if chosen in samples else 0,
+            format_func=SAMPLES.__getitem__, key=f"{key}_sample",
+        ) or samples[0]  # fmt: skip
         data, label = sample_path(name).read_bytes(), SAMPLES[name]
     try:
         image, notes = _decode(data)

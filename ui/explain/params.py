@@ -17,7 +17,7 @@ from core.attribution import InputShape, Method, Param
 from core.models import ImageModel
 from core.pipeline import model_shape
 from ui.common import cached_model
-from ui.state import keep
+from ui.state import current, keep
 
 
 def model_input_shape(model_name: str) -> InputShape:
@@ -43,8 +43,9 @@ def param_key(method: str, param: Param, model: str) -> str:
 def param_widget(method: Method, param: Param, model: ImageModel, where: Any = st) -> Any:
     """One widget for one parameter; returns its value.
 
-    A value already in session state (from a shared link) is used as it is: the widget
-    then gets no default of its own (Streamlit warns when it has both).
+    A value already in session state (from a shared link, or set before) is used as it
+    is, and the widget declares it as its default (``ui.state.current``: a browser
+    that loses the value under load falls back to it, not to the slider's minimum).
 
     Args:
         method: The method the parameter belongs to (for the widget key).
@@ -68,10 +69,10 @@ def param_widget(method: Method, param: Param, model: ImageModel, where: Any = s
         if preset and st.session_state[key] not in choices:
             where.warning(f"{label}: {st.session_state[key]!r} is not a layer of {model.title}.")
             st.session_state[key] = default
-        index = {} if preset else {"index": choices.index(default)}
-        return where.selectbox(label, choices, **index, **common)
+        index = choices.index(current(key, default))
+        return where.selectbox(label, choices, index=index, **common)
     if param.kind == "bool":
-        return where.checkbox(label, **({} if preset else {"value": bool(param.default)}), **common)
+        return where.checkbox(label, value=bool(current(key, param.default)), **common)
     low, high, start = param.numeric_range()
     if param.log:
         decades = [
@@ -85,14 +86,16 @@ def param_widget(method: Method, param: Param, model: ImageModel, where: Any = s
             st.session_state[key] = min(
                 decades, key=lambda v: abs(np.log10(v) - np.log10(float(st.session_state[key])))
             )
-        value = {} if preset else {"value": nearest}
-        return where.select_slider(label, decades, **value, format_func="{:.0e}".format, **common)
+        value = current(key, nearest)
+        return where.select_slider(
+            label, decades, value=value, format_func="{:.0e}".format, **common
+        )
     number = int if param.kind == "int" else float
-    value = {} if preset else {"value": number(start)}
+    value = min(max(number(current(key, start)), number(low)), number(high))
     if param.kind == "int" and high - low > 1000 * (param.step or 1):
-        return int(where.number_input(label, int(low), int(high), **value, **common))
+        return int(where.number_input(label, int(low), int(high), value=value, **common))
     step = number(param.step or (1 if param.kind == "int" else 0.01))
-    return where.slider(label, number(low), number(high), step=step, **value, **common)
+    return where.slider(label, number(low), number(high), value=value, step=step, **common)
 
 
 def method_params(method: Method, model: ImageModel, where: Any = st) -> dict[str, Any]:
