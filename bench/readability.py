@@ -4,7 +4,7 @@ For every method on every sample photo (EfficientNet-Lite0, top-1 class, every m
 its defaults), the tile is drawn by the page's own function
 (``ui.explain.tiles.tile_picture`` on ``Photo.page_crop()``, with the page's default
 display settings) and measured with
-:func:`core.attribution.display.contrast_levels`: the difference, in RGB levels (sum of
+:func:`core.attribution.readability.contrast_levels`: the difference, in RGB levels (sum of
 |difference| over R, G, B of the mean colours), between the colour the tile paints on
 the map's strongest pixels (top 10% of an unsigned map; for a signed map the top 5% of
 ``|map|``, positive or negative, each sign's mean colour apart, weighted by its pixels)
@@ -44,9 +44,9 @@ from core.attribution import METHODS, attributor_for  # noqa: E402
 from core.attribution.display import (  # noqa: E402
     DEFAULT_DISPLAY,
     colour_scale,
-    contrast_levels,
-    with_colour_bar,
 )
+from core.attribution.export import with_colour_bar  # noqa: E402
+from core.attribution.readability import contrast_levels  # noqa: E402
 from core.common import load_image  # noqa: E402
 from core.common.samples import SAMPLES, sample_path  # noqa: E402
 from core.models import ImageModel, load_model  # noqa: E402

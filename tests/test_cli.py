@@ -21,7 +21,8 @@ import torch
 from PIL import Image
 
 from core.attribution import METHODS, explain
-from core.attribution.display import DisplaySettings, export_tile
+from core.attribution.display import DisplaySettings
+from core.attribution.export import export_tile
 from core.cli import job as cli_job
 from core.cli import list_images, main, writers
 from core.common import load_image, sample_path

@@ -23,8 +23,6 @@ from core.attribution.display import (
     CLIP_PERCENTILES,
     CONTEXT_BAND,
     DIVERGING_MAPS,
-    EXPORT_MAX_SIDE,
-    EXPORT_MIN_SIDE,
     SCALINGS,
     SEQUENTIAL_MAPS,
     ColourScale,
@@ -33,10 +31,7 @@ from core.attribution.display import (
     bar_colours,
     colorize,
     colour_scale,
-    contrast_levels,
     default_cmap,
-    export_side,
-    export_tile,
     grey_context,
     heatmap_image,
     hover_grid,
@@ -45,8 +40,15 @@ from core.attribution.display import (
     render,
     shared_scales,
     top_mask,
+)
+from core.attribution.export import (
+    EXPORT_MAX_SIDE,
+    EXPORT_MIN_SIDE,
+    export_side,
+    export_tile,
     with_colour_bar,
 )
+from core.attribution.readability import contrast_levels
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "display"
 GOLDEN_PHOTOS = ("cat.jpg", "espresso.jpg")

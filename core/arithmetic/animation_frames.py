@@ -14,10 +14,9 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from core.arithmetic.animation import (
     INPUT,
@@ -29,6 +28,7 @@ from core.arithmetic.animation import (
 )
 from core.arithmetic.formatting import format_pair
 from core.arithmetic.layers import TORCH_NAMES, LayerLike
+from core.common.images import font
 
 _COLOURS = {
     INPUT: (219, 234, 254),  # pale blue
@@ -45,11 +45,6 @@ _PENDING = (255, 255, 255)
 _LINE = (156, 163, 175)
 _TEXT = (17, 24, 39)
 _BACKGROUND = (255, 255, 255)
-
-
-@lru_cache(maxsize=8)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
 
 
 @dataclass(frozen=True)
@@ -117,10 +112,10 @@ def _title(plan: AnimationPlan) -> str:
 def _background(plan: AnimationPlan, layout: FrameLayout) -> Image.Image:
     image = Image.new("RGB", layout.size, _BACKGROUND)
     draw = ImageDraw.Draw(image)
-    draw.text((layout.margin, 6), _title(plan), fill=_TEXT, font=_font(13))
+    draw.text((layout.margin, 6), _title(plan), fill=_TEXT, font=font(13))
     legend = "input" if plan.layer.op != "convtranspose2d" else "input (yellow: inserted zeros)"
-    draw.text((layout.in_origin[0], 26), f"{legend}, grey: padding", fill=_TEXT, font=_font(11))
-    draw.text((layout.out_origin[0], 26), "output", fill=_TEXT, font=_font(11))
+    draw.text((layout.in_origin[0], 26), f"{legend}, grey: padding", fill=_TEXT, font=font(11))
+    draw.text((layout.out_origin[0], 26), "output", fill=_TEXT, font=font(11))
     c = layout.cell
     rows, cols = plan.axes
     for gy in range(len(rows.kinds)):
@@ -185,7 +180,7 @@ def _draw_frame(
         f"rows {_span(in_rows)}, cols {_span(in_cols)}" if in_rows and in_cols else "padding only"
     )
     caption = f"frame {index + 1}/{plan.n_frames}: output ({y}, {x}) reads input {reads}"
-    draw.text((layout.margin, layout.size[1] - 24), caption, fill=_TEXT, font=_font(12))
+    draw.text((layout.margin, layout.size[1] - 24), caption, fill=_TEXT, font=font(12))
     return image
 
 

@@ -1,4 +1,6 @@
-"""Heatmap display, in one place: scaling, colour maps, overlays, colour bars, exports.
+"""Heatmap display, in one place: scaling, colour maps, overlays, colour bars' colours,
+the value read-out. A tile as a file (with its title and colour bar) is
+:mod:`core.attribution.export`; how readable a tile is, :mod:`core.attribution.readability`.
 
 Pure numpy and PIL (no Streamlit), shared by every page, the command line and the
 reports, so that a map looks the same wherever it is drawn.
@@ -8,7 +10,7 @@ Typical use::
     method = METHODS["integrated_gradients"]
     scale = colour_scale(heatmap, method)  # what the colours mean (numbers, unit)
     picture = render(crop, heatmap, method, DisplaySettings(), scale)
-    slide = with_colour_bar(picture, scale, title="Integrated Gradients")
+    slide = export.with_colour_bar(picture, scale, title="Integrated Gradients")
 
 How a map is scaled is declared by its method (a :class:`MapKind`: ``signed``,
 ``scaling``, ``unit``; see :class:`core.attribution.base.Method`) and decided here:
@@ -45,7 +47,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol, TypeVar
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from core.common.lru import LRUCache
 
@@ -86,8 +88,6 @@ BAND_PERCENTILES = (1.0, 99.0)  # of the map: both ends of the colour bar (band 
 CONTEXT_BAND = (105.0, 235.0)  # grey levels the photo under a signed map is stretched to
 SIGNED_START = 0.5  # signed colours: from this far out on RdBu's halves (0 = white) to 1
 
-EXPORT_MIN_SIDE = 512  # exported tiles: at least this many pixels on the shorter side...
-EXPORT_MAX_SIDE = 1024  # ...the photo's own resolution up to this
 HOVER_CELLS = 56  # the page's value read-out: about this many cells on the longer side
 
 
@@ -581,183 +581,3 @@ def hover_grid(heatmap: np.ndarray, cells: int = HOVER_CELLS) -> tuple[np.ndarra
     # (rows * cell, columns * cell) -> (rows, cell, columns, cell) -> mean over the cells
     blocks = padded.reshape(rows, cell, columns, cell)
     return np.nanmean(blocks, axis=(1, 3)).astype(np.float32), cell
-
-
-# --------------------------------------------------------------------------- exports
-
-
-def export_side(native_side: float) -> int:
-    """Pixels on the shorter side of an exported tile: the photo's own resolution of
-    the region the model sees, at least :data:`EXPORT_MIN_SIDE` (a slide) and at most
-    :data:`EXPORT_MAX_SIDE`."""
-    return int(min(EXPORT_MAX_SIDE, max(EXPORT_MIN_SIDE, round(native_side))))
-
-
-class Cropper(Protocol):
-    """What an export needs of a model (an :class:`~core.models.ImageModel` is one)."""
-
-    def crop(self, img: Image.Image, side: int | None = None) -> Image.Image:
-        """The region the network sees, ``side`` pixels on its shorter side."""
-
-    def crop_side(self, img: Image.Image) -> float:
-        """The photo's own pixels on the shorter side of that region."""
-
-
-def export_tile(
-    model: Cropper,
-    image: Image.Image,
-    heatmap: np.ndarray,
-    kind: MapKind,
-    settings: DisplaySettings = DEFAULT_DISPLAY,
-    scale: ColourScale | None = None,
-    title: str = "",
-    side: int | None = None,
-) -> Image.Image:
-    """A tile as a file (the page's PNG download, the command line, the HTML report and
-    the evidence bundle): the map over the photo at the photo's resolution
-    (:func:`export_side`), its title and its colour bar.
-
-    Args:
-        model: The model the map explains (its crop).
-        image: The photo, as decoded (not cropped).
-        heatmap: Raw float map ``(H, W)``.
-        kind: The map's kind (its method).
-        settings: Opacity, colour map, top-x%.
-        scale: The colour scale; default the map's own.
-        title: Above the picture (the method's name, say).
-        side: Pixels on the picture's shorter side; default :func:`export_side`.
-
-    Returns:
-        RGB image.
-    """
-    crop = model.crop(image, side or export_side(model.crop_side(image)))
-    scale = scale or colour_scale(heatmap, kind, settings.cmap)
-    picture = render(crop, heatmap, kind, settings, scale)
-    return with_colour_bar(picture, scale, settings.opacity, title)
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    # Pillow's bundled font (FreeType when Pillow has it, else its small bitmap font).
-    return ImageFont.load_default(size=size)
-
-
-def _fitting_labels(
-    scale: ColourScale, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int, gap: int
-) -> list[str]:
-    """The colour bar's labels: 5, or fewer when long numbers would touch."""
-    for count in (5, 3, 2):
-        labels = scale.ticks(count)[1]
-        step = width / (count - 1)
-        sizes = [font.getlength(label) for label in labels]
-        # The ends are aligned to the bar's ends, the others centred on their tick.
-        room = [sizes[0], *[z / 2 for z in sizes[1:-1]]]
-        if all(
-            room[i] + (sizes[i + 1] if i + 1 == count - 1 else sizes[i + 1] / 2) + gap <= step
-            for i in range(count - 1)
-        ):
-            return labels
-    return scale.ticks(2)[1]
-
-
-def with_colour_bar(
-    picture: Image.Image,
-    scale: ColourScale,
-    opacity: float = DEFAULT_DISPLAY.opacity,
-    title: str = "",
-) -> Image.Image:
-    """A tile for a file: a title above the picture, its colour bar below it (five
-    numbers and the unit), all in proportion to the picture's width.
-
-    Args:
-        picture: A rendered tile (:func:`render`).
-        scale: Its colour scale.
-        opacity: The opacity it was drawn with (a signed map's bar shows it).
-        title: What the map is (e.g. the method's name); none when empty.
-
-    Returns:
-        RGB image, ``picture``'s width, taller by the title and the bar.
-    """
-    width, height = picture.size
-    text = max(12, round(width / 28))  # font size in pixels
-    pad = text // 2
-    font = _font(text)
-    ink, grey = (20, 20, 20), (90, 90, 90)
-    title_h = text + 2 * pad if title else 0
-    bar_h = max(8, round(text * 0.9))
-    bar_w = width - 6 * pad
-    bottom = pad + bar_h + pad // 2 + text + pad // 2 + text + pad
-    canvas = Image.new("RGB", (width, title_h + height + bottom), "white")
-    draw = ImageDraw.Draw(canvas)
-    if title:
-        draw.text((pad, pad), title, fill=ink, font=font)
-    canvas.paste(picture.convert("RGB"), (0, title_h))
-    row = bar_colours(scale, opacity, bar_w)  # (bar_w, 3)
-    left, top = 3 * pad, title_h + height + pad
-    canvas.paste(Image.fromarray(np.repeat(row[None], bar_h, axis=0), "RGB"), (left, top))
-    draw.rectangle((left - 1, top - 1, left + bar_w, top + bar_h), outline=grey)
-    labels = _fitting_labels(scale, font, bar_w, pad)
-    for i, label in enumerate(labels):
-        x = left + round(i * (bar_w - 1) / (len(labels) - 1))
-        anchor = "la" if i == 0 else ("ra" if i == len(labels) - 1 else "ma")
-        draw.line((x, top + bar_h, x, top + bar_h + pad // 2), fill=grey)
-        draw.text((x, top + bar_h + pad // 2), label, fill=ink, font=font, anchor=anchor)
-    caption = scale.bar_title + (": red = for the class, blue = against" if scale.signed else "")
-    where = (width // 2, top + bar_h + pad + text)
-    draw.text(where, caption, fill=(60, 60, 60), font=font, anchor="ma")
-    return canvas
-
-
-# --------------------------------------------------------------------------- readability
-
-STRONG_SHARE = 10.0  # % of pixels: an unsigned map's strongest (by value)
-STRONG_SIGNED_SHARE = 5.0  # % of pixels: a signed map's strongest (by |value|)
-
-
-def _l1(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a - b).sum())
-
-
-def contrast_levels(picture: Image.Image, heatmap: np.ndarray, signed: bool) -> dict[str, float]:
-    """How well a tile tells a map's strongest pixels from its weakest (issue 22).
-
-    In RGB levels: the sum over R, G and B of the absolute difference between the mean
-    colour the tile paints on the map's strongest pixels and on its weakest half (the
-    half with the smallest ``|map|``), 0-765. Strongest: the top :data:`STRONG_SHARE` %
-    of an unsigned map; for a signed map, the top :data:`STRONG_SIGNED_SHARE` % of
-    ``|map|``, positive or negative, each sign's mean colour compared apart (red and blue
-    are not averaged into purple), weighted by its pixels.
-
-    Args:
-        picture: The rendered tile (any size: averaged down to the map's resolution).
-        heatmap: The raw map ``(H, W)``.
-        signed: How the map is drawn.
-
-    Returns:
-        ``{"levels": ...}``, and for a signed map also, for each sign among the
-        strongest pixels, ``"for"`` / ``"against"``; and, stricter, each sign's own top
-        :data:`STRONG_SIGNED_SHARE` % of its pixels against the weakest half,
-        ``"for_own"`` / ``"against_own"`` (a sign with no pixel is left out).
-    """
-    h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64))
-    rows, columns = h.shape
-    small = picture.convert("RGB").resize((columns, rows), Image.Resampling.BOX)
-    rgb = np.asarray(small, dtype=np.float64).reshape(-1, 3)  # (H * W, 3)
-    flat = h.reshape(-1)
-    magnitude = np.abs(flat)
-    weak = rgb[magnitude <= np.percentile(magnitude, 50)].mean(axis=0)
-    if not signed:
-        strong = magnitude >= np.percentile(magnitude, 100 - STRONG_SHARE)
-        return {"levels": _l1(rgb[strong].mean(axis=0), weak)}
-    strong = (magnitude >= np.percentile(magnitude, 100 - STRONG_SIGNED_SHARE)) & (magnitude > 0)
-    result: dict[str, float] = {}
-    total = 0.0
-    for name, side in (("for", flat > 0), ("against", flat < 0)):
-        chosen = strong & side
-        if chosen.any():
-            result[name] = _l1(rgb[chosen].mean(axis=0), weak)
-            total += result[name] * int(chosen.sum())
-        if side.any():
-            own = side & (magnitude >= np.percentile(magnitude[side], 100 - STRONG_SIGNED_SHARE))
-            result[f"{name}_own"] = _l1(rgb[own].mean(axis=0), weak)
-    result["levels"] = total / max(1, int(strong.sum()))
-    return result

@@ -6,7 +6,7 @@ picklable) that the driver writes (:mod:`core.cli.writers`), so the two engines 
 same results by construction. The computation is the page's: the image is decoded by
 :func:`core.common.load_image`, explained by an :class:`~core.attribution.Attributor`
 (forward-only methods on the model's forward engine), drawn by
-:func:`core.attribution.display.export_tile` as the page exports a tile, and scored by
+:func:`core.attribution.export.export_tile` as the page exports a tile, and scored by
 :func:`core.evaluation.curve` with RISE's defaults.
 """
 
@@ -25,7 +25,8 @@ import torch
 from PIL import Image
 
 from core.attribution import METHODS, Attribution, Attributor
-from core.attribution.display import DisplaySettings, export_tile
+from core.attribution.display import DisplaySettings
+from core.attribution.export import export_tile
 from core.cli.inputs import Failure, Item
 from core.common import ImageLoadError, load_image
 from core.evaluation import DEFAULT_SUBSTRATE, curve, model_forward

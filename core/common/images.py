@@ -12,9 +12,10 @@ import base64
 import io
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFont, ImageOps, UnidentifiedImageError
 
 SUPPORTED_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif")
 MAX_SIDE = 2048  # larger images are downscaled to this long side
@@ -203,3 +204,10 @@ def describe_mode(mode: str) -> str:
         "LAB": "Lab",
         "HSV": "HSV",
     }.get(mode, mode)
+
+
+@lru_cache(maxsize=16)
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled font at ``size`` pixels (FreeType when Pillow has it, else its
+    small bitmap font): what pictures the app draws text on use."""
+    return ImageFont.load_default(size=size)

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from core.attribution import METHODS, Attribution
-from core.attribution.display import EXPORT_MIN_SIDE, colour_scale, export_tile
+from core.attribution.display import colour_scale
+from core.attribution.export import EXPORT_MIN_SIDE, export_tile
 from core.common.images import load_image
 from core.models import ImageModel, load_model
 from core.models.engine import weights_hash

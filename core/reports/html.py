@@ -6,7 +6,7 @@ import html
 from datetime import UTC, datetime
 
 from core.attribution import METHODS
-from core.attribution.display import EXPORT_MIN_SIDE, export_tile
+from core.attribution.export import EXPORT_MIN_SIDE, export_tile
 from core.common.images import data_uri, load_image
 from core.models import ImageModel
 from core.reports.panel import Panel

@@ -28,11 +28,11 @@ from core.attribution.display import (
     MapKind,
     colour_scale,
     colour_stops,
-    export_tile,
     hover_grid,
     render,
     shared_scales,
 )
+from core.attribution.export import export_tile
 from core.common import LRUCache
 from core.common.images import data_uri
 from core.models import ImageModel
