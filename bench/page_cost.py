@@ -11,6 +11,7 @@ Usage::
 
     python bench/page_cost.py                       # "Explain an image"
     python bench/page_cost.py --path / --ready "Top-5"   # another page, its last text
+    python bench/page_cost.py --upload    # upload a new photo until its panel is drawn
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.memory import photo  # noqa: E402
 from bench.startup import start_server, wait_until_healthy  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
 from tests.browser.helpers import wait_for_app  # noqa: E402
@@ -68,6 +70,10 @@ def main() -> None:
     parser.add_argument("--path", default="/explain", help="the page's URL path")
     parser.add_argument("--ready", default="maps ready.", help="text shown once it is drawn")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--upload", action="store_true",
+        help="measure an upload of a new photo until its panel is drawn, not the page open",
+    )  # fmt: skip
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -84,11 +90,24 @@ def main() -> None:
                 context = browser.new_context(viewport=VIEWPORT)
                 page = context.new_page()
                 cdp = context.new_cdp_session(page)
+                if args.upload:  # the page first, unmeasured
+                    page.goto(url + args.path)
+                    page.get_by_text(args.ready).first.wait_for(timeout=TIMEOUT_MS)
+                    wait_for_app(page)
+                    page.get_by_role("radio", name="Upload", exact=True).click()
+                    wait_for_app(page)
                 cdp.send("Profiler.enable")
                 cdp.send("Profiler.setSamplingInterval", {"interval": 500})
                 cdp.send("Profiler.start")
                 before, start = chromium_cpu(), time.perf_counter()
-                page.goto(url + args.path)
+                if args.upload:  # a new photo each round: its maps are computed
+                    name, mime, data = photo(3000 + round_number)
+                    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+                        files=[{"name": name, "mimeType": mime, "buffer": data}]
+                    )
+                    page.get_by_text(f"{name}, as").wait_for(timeout=TIMEOUT_MS)
+                else:
+                    page.goto(url + args.path)
                 page.get_by_text(args.ready).first.wait_for(timeout=TIMEOUT_MS)
                 wait_for_app(page)
                 wall, after = time.perf_counter() - start, chromium_cpu()

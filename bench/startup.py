@@ -29,14 +29,19 @@ from ui.pages import PAGES  # noqa: E402
 
 
 def start_server(
-    port: int, *options: str, repo: Path = REPO, log: Path | None = None
+    port: int,
+    *options: str,
+    repo: Path = REPO,
+    log: Path | None = None,
+    script: str = "streamlit_app.py",
 ) -> subprocess.Popen:
-    """``streamlit run streamlit_app.py`` of ``repo``, headless on ``port``, its output
-    discarded or written to ``log``; more ``--name value`` options after those."""
+    """``streamlit run streamlit_app.py`` (or ``script``, relative to ``repo``) of
+    ``repo``, headless on ``port``, its output discarded or written to ``log``; more
+    ``--name value`` options after those."""
     out = subprocess.DEVNULL if log is None else log.open("wb")
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+            [sys.executable, "-m", "streamlit", "run", script,
              "--server.headless", "true", "--server.port", str(port),
              "--browser.gatherUsageStats", "false", *options],
             cwd=repo, stdout=out, stderr=subprocess.STDOUT,
