@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -87,7 +88,14 @@ def test_the_methods_box_shows_every_chosen_method(page, app_url) -> None:  # ty
     tags = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelectTagsContainer"]')
     last = tags.first.get_by_text("Integrated Gradients", exact=True)
     last.wait_for(timeout=SCRIPT_TIMEOUT_MS)
-    page.wait_for_timeout(500)  # the style sheet and the layout settle
+    # The style sheet comes with the router's first elements and the tags with the
+    # sidebar's; under the suite's load the browser applied it more than the 0.5 s this
+    # test once gave it after the last tag (CI: the box still scrolled, 203 > 154 px).
+    # Wait for it to hold instead, failing only if it never does.
+    fits = "e => e.scrollHeight <= e.clientHeight + 1"
+    deadline = time.monotonic() + 15
+    while not tags.first.evaluate(fits) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
     scroll, client = tags.first.evaluate("e => [e.scrollHeight, e.clientHeight]")
     assert scroll <= client + 1, (scroll, client)
     box = tags.first.bounding_box()
