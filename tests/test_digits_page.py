@@ -93,6 +93,24 @@ def test_heatmaps_panel_draws_three_maps():
     assert len(rerun_ok(app).get("plotly_chart")) == 4  # the probabilities + three maps
 
 
+def test_the_lab_s_settings_declare_their_current_values():
+    """Under a class's load the browser can lose a widget's value and report the default
+    the widget declared (issue 21, seen on "Explain an image"): the lab's sliders and
+    toggles declare their current values, so such a loss changes nothing."""
+    app = show_panel(with_mnist_digit(7), "Heatmaps")
+    app.slider(key="digits_occ_patch").set_value(4).run()
+    app.slider(key="digits_opacity").set_value(0.5).run()
+    rerun_ok(app)
+    assert list(app.slider(key="digits_occ_patch").proto.default) == [4]
+    assert list(app.slider(key="digits_opacity").proto.default) == [0.5]
+    show_panel(app, "Adversarial")
+    app.slider(key="digits_eps").set_value(0.25).run()
+    assert list(rerun_ok(app).slider(key="digits_eps").proto.default) == [0.25]
+    show_panel(app, "Seven segments")
+    app.toggle(key="digits_seg_a").set_value(False).run()
+    assert rerun_ok(app).toggle(key="digits_seg_a").proto.default is False
+
+
 def test_adversarial_panel_fgsm_and_deepfool():
     app = show_panel(with_mnist_digit(11), "Adversarial")
     app.slider(key="digits_eps").set_value(0.0).run()

@@ -64,7 +64,9 @@ with draw_column:
         tool = tool_column.segmented_control(
             "Tool", ["Pen", "Eraser"], default="Pen", required=True, key="digits_tool"
         )
-        pen_width = width_column.slider("Pen width", 6, 40, 20, key="digits_pen_width")
+        pen_width = width_column.slider(
+            "Pen width", 6, 40, current("digits_pen_width", 20), key="digits_pen_width"
+        )
         canvas = st_canvas(
             stroke_width=pen_width,
             stroke_color="#000000" if tool == "Eraser" else "#FFFFFF",

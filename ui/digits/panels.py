@@ -35,6 +35,7 @@ from ui.digits.plots import (
     units_figure,
 )
 from ui.explain.tiles import map_figure
+from ui.state import current
 from ui.widgets import labelled_selectbox
 
 TOP_NEURONS = 4  # decisive neurons highlighted per layer
@@ -168,9 +169,15 @@ def heatmaps_panel(digit: np.ndarray, probs: np.ndarray) -> None:
 
     columns = st.columns(4)
     target = target_picker(columns[0], "Explain the logit of digit", probs, "digits_heatmap_target")
-    patch = columns[1].slider("Occlusion patch (pixels)", 2, 14, 6, key="digits_occ_patch")
-    stride = columns[2].slider("Occlusion stride", 1, 7, 2, key="digits_occ_stride")
-    opacity = columns[3].slider("Heatmap opacity", 0.1, 1.0, 0.8, 0.05, key="digits_opacity")
+    patch = columns[1].slider(
+        "Occlusion patch (pixels)", 2, 14, current("digits_occ_patch", 6), key="digits_occ_patch"
+    )
+    stride = columns[2].slider(
+        "Occlusion stride", 1, 7, current("digits_occ_stride", 2), key="digits_occ_stride"
+    )
+    opacity = columns[3].slider(
+        "Heatmap opacity", 0.1, 1.0, current("digits_opacity", 0.8), 0.05, key="digits_opacity"
+    )
     chosen: dict[str, MethodParams] = {"occlusion": (("patch", patch), ("stride", stride))}
     st.caption(
         "The digit as grey ink on white, the map over it: red = evidence for the digit, "
@@ -201,8 +208,16 @@ def adversarial_panel(digit: np.ndarray) -> None:
     )
     if method == "DeepFool":
         left, right = st.columns(2)
-        overshoot = left.slider("Overshoot", 0.0, 0.5, 0.02, 0.01, key="digits_overshoot")
-        iterations = right.slider("Max iterations", 1, 100, 50, key="digits_df_iterations")
+        overshoot = left.slider(
+            "Overshoot", 0.0, 0.5, current("digits_overshoot", 0.02), 0.01, key="digits_overshoot"
+        )
+        iterations = right.slider(
+            "Max iterations",
+            1,
+            100,
+            current("digits_df_iterations", 50),
+            key="digits_df_iterations",
+        )
         result = cached_deepfool(digit_key(digit), digit, overshoot, iterations)
         st.caption(
             "DeepFool (Moosavi-Dezfooli et al. 2016) walks to the nearest decision boundary "
@@ -210,7 +225,14 @@ def adversarial_panel(digit: np.ndarray) -> None:
             "that flips the answer. Implemented by hand (Captum has no DeepFool)."
         )
     else:
-        epsilon = st.slider("Epsilon (max change per pixel)", 0.0, 0.5, 0.1, 0.01, key="digits_eps")
+        epsilon = st.slider(
+            "Epsilon (max change per pixel)",
+            0.0,
+            0.5,
+            current("digits_eps", 0.1),
+            0.01,
+            key="digits_eps",
+        )
         result = cached_fgsm(digit_key(digit), digit, epsilon)
         st.caption(
             "FGSM (Goodfellow et al. 2014, via Captum) moves every pixel by epsilon in the "
@@ -260,10 +282,17 @@ def prototypes_panel(digit: np.ndarray | None) -> None:
     l2_weight = L2_WEIGHT
     if "l2" in regularisers:  # a weight is shown only with its regulariser on (issue 25)
         l2_weight = middle.number_input(
-            "L2 weight", 0.0, 1.0, L2_WEIGHT, 0.001, format="%.4f", key="digits_proto_l2",
+            "L2 weight", 0.0, 1.0, current("digits_proto_l2", L2_WEIGHT), 0.001, format="%.4f",
+            key="digits_proto_l2",
         )  # fmt: skip
-    steps = right.slider("Steps", 10, 600, 300, 10, key="digits_proto_steps")
-    stretch = st.toggle("Stretch contrast for display", True, key="digits_proto_stretch")
+    steps = right.slider(
+        "Steps", 10, 600, current("digits_proto_steps", 300), 10, key="digits_proto_steps"
+    )
+    stretch = st.toggle(
+        "Stretch contrast for display",
+        current("digits_proto_stretch", True),
+        key="digits_proto_stretch",
+    )
     start_image = digit if start == "The drawing" else None  # None: noise
     result = prototypes(
         None if start_image is None else digit_key(start_image),
@@ -305,7 +334,11 @@ def seven_segment_panel() -> None:
     lit = "".join(
         segment
         for column, (segment, name) in zip(columns, names.items(), strict=True)
-        if column.toggle(f"{segment}: {name}", value=segment in "abc", key=f"digits_seg_{segment}")
+        if column.toggle(
+            f"{segment}: {name}",
+            value=current(f"digits_seg_{segment}", segment in "abc"),
+            key=f"digits_seg_{segment}",
+        )
     )
     reading = cached_seven_segment_reading(lit)
     row = reading.result
