@@ -247,11 +247,18 @@ def test_an_overlay_is_the_enlarged_map_painted_pixel_by_pixel(
         inside = enlarged(mask)[..., None] >= 0.5
         alpha = np.where(inside, alpha, 0.0)
         base = np.where(inside, base, base * 0.35)
-    expected = np.clip((base * (1 - alpha) + colours * alpha).round(), 0, 255).astype(np.uint8)
-    # float32 arithmetic rounds a value at .5 either way: one level, in a few pixels
-    difference = np.abs(got.astype(int) - expected)
+    exact = np.clip(base.astype(np.float64) * (1 - alpha) + colours * alpha, 0, 255)
+    expected = exact.round().astype(np.uint8)
+    # The overlay computes in float32, this reference in float64: a value that is a
+    # rounding tie (x.5) may round either way. Ties are common, not rare: a masked-out
+    # pixel is 0.35 x an integer, exactly x.5 for 1 integer in 20 (a CI run's example,
+    # 14 x 24 map on 16 x 35 pixels, had 3.2% of its values one level away). So: one
+    # level at most, and only at a tie. float32's error on a few operations on values up
+    # to 255 is ~1e-4; 1e-3 leaves a 10x margin.
+    difference = np.abs(got.astype(int) - expected.astype(int))
     assert difference.max() <= 1
-    assert (difference > 0).mean() <= 0.01
+    near_tie = np.abs(exact % 1 - 0.5) < 1e-3
+    assert not (difference > 0)[~near_tie].any()
 
 
 def test_signed_colour_bar_is_the_grey_photo_at_zero() -> None:
