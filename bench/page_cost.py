@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from bench.memory import photo  # noqa: E402
 from bench.startup import start_server, wait_until_healthy  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
-from tests.browser.helpers import wait_for_app  # noqa: E402
+from tests.browser.helpers import upload, wait_for_app  # noqa: E402
 
 TIMEOUT_MS = 300_000
 VIEWPORT = {"width": 1400, "height": 900}
@@ -102,10 +102,7 @@ def main() -> None:
                 before, start = chromium_cpu(), time.perf_counter()
                 if args.upload:  # a new photo each round: its maps are computed
                     name, mime, data = photo(3000 + round_number)
-                    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-                        files=[{"name": name, "mimeType": mime, "buffer": data}]
-                    )
-                    page.get_by_text(f"{name}, as").wait_for(timeout=TIMEOUT_MS)
+                    upload(page, name, data, mime)
                 else:
                     page.goto(url + args.path)
                 page.get_by_text(args.ready).first.wait_for(timeout=TIMEOUT_MS)
